@@ -6,7 +6,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck disable=SC1091
 source "$here/versions.env"
-cache=${PGVIP_CACHE:-$HOME/.cache/pgvip}
+cache=${PGVIP_CACHE:-/var/cache/pgvip}
 key=$(cat "$here/versions.env" "$here/build.sh" "$here/kube/go.sum" "$here/tools/go.sum" "$here/kube/cmd/kubectl/main.go" | sha256sum | cut -c1-16)
 bin="$cache/bin-$key"
 want=(kube-apiserver etcd kubectl helm kubeconform)
@@ -31,7 +31,9 @@ t0=$(date +%s)
 (cd "$here/tools" &&
   go build -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean" \
     -o "$bin.tmp/helm" helm.sh/helm/v3/cmd/helm >&2 &&
-  go build -ldflags "-s -w" -o "$bin.tmp/kubeconform" github.com/yannh/kubeconform/cmd/kubeconform >&2)
+  go build -ldflags "-s -w -X main.version=$KUBECONFORM_VERSION" -o "$bin.tmp/kubeconform" github.com/yannh/kubeconform/cmd/kubeconform >&2)
 rm -rf "$bin" && mv "$bin.tmp" "$bin"
+# Drop binaries of older pins so the cache does not grow without bound.
+for old in "$cache"/bin-*; do [ "$old" = "$bin" ] || rm -rf "$old"; done
 echo "built Go binaries in $(( $(date +%s) - t0 ))s into $bin" >&2
 echo "$bin"

@@ -1,1 +1,26 @@
-//! Testbed (placeholder).
+//! pgvip's local OKE-like testbed and end-to-end harness.
+//!
+//! `testbed up` builds (or reuses) the real binaries, creates the network namespaces and the
+//! fabric bridge, starts etcd + kube-apiserver with TLS and RBAC, registers worker Nodes and
+//! member Pods, starts a supervisor (`testbed serve`: loopback forwarders into the namespaces,
+//! node heartbeats, the OCI simulator) and the Patroni cluster, then writes the env file.
+//! `testbed down` stops everything it recorded, kills whatever still runs in its namespaces,
+//! deletes them and the state directory; it works after a crashed or killed run too.
+#![forbid(unsafe_code)]
+
+pub mod cluster;
+pub mod cmd;
+pub mod control_plane;
+pub mod envfile;
+pub mod error;
+pub mod fwd;
+pub mod layout;
+pub mod netns;
+pub mod patroni;
+pub mod pki;
+pub mod serve;
+pub mod testbed;
+
+pub use error::{Error, Result};
+pub use layout::Layout;
+pub use testbed::{Testbed, UpOptions};

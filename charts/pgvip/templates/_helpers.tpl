@@ -1,0 +1,8 @@
+{{- define "pgvip.labels" -}}
+app.kubernetes.io/name: pgvip
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+{{- define "pgvip.controllerName" -}}{{ .Release.Name }}-controller{{- end -}}
+{{- define "pgvip.agentName" -}}{{ .Release.Name }}-node-agent{{- end -}}

@@ -1,0 +1,333 @@
+//! Bringing the whole testbed up and down, and attaching to a running one.
+
+use std::{
+    fs,
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::{Api, Client};
+use tracing::info;
+
+use crate::{
+    cluster,
+    cmd::{self, run, spawn_detached, stop_pidfile},
+    control_plane::{self, Credential},
+    envfile,
+    error::{Context, Error, Result},
+    layout::Layout,
+    netns, patroni, pki,
+};
+
+/// Default state directory.
+pub const DEFAULT_STATE_DIR: &str = "/tmp/pgvip-testbed";
+
+/// The state directory: `$PGVIP_TESTBED_DIR` or [`DEFAULT_STATE_DIR`].
+pub fn state_dir() -> PathBuf {
+    std::env::var_os("PGVIP_TESTBED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR))
+}
+
+/// The repository root (this crate lives in `<root>/e2e`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The cache directory for built binaries and venvs: `$PGVIP_CACHE` or `/var/cache/pgvip`.
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("PGVIP_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/pgvip"))
+}
+
+/// Options of `up`.
+#[derive(Clone, Debug, Default)]
+pub struct UpOptions {
+    /// Patroni settings.
+    pub patroni: patroni::PatroniOptions,
+}
+
+/// A running testbed.
+pub struct Testbed {
+    /// Its layout.
+    pub layout: Layout,
+    /// Directory of kubectl, helm, etcd, kube-apiserver.
+    pub bin: PathBuf,
+    /// patronictl of the running flavour.
+    pub patronictl: PathBuf,
+    /// Admin client.
+    pub client: Client,
+}
+
+/// Builds an admin client from the testbed's admin kubeconfig.
+pub async fn admin_client(layout: &Layout) -> Result<Client> {
+    client_from(&layout.path("kubeconfig-admin")).await
+}
+
+/// Builds a client from a kubeconfig file.
+pub async fn client_from(path: &Path) -> Result<Client> {
+    let kc = kube::config::Kubeconfig::read_from(path)
+        .map_err(|e| Error::Other(format!("{}: {e}", path.display())))?;
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+        .await
+        .map_err(|e| Error::Other(format!("{}: {e}", path.display())))?;
+    Client::try_from(cfg).ctx("building client")
+}
+
+/// Builds (or reuses) the Go binaries; returns their directory.
+pub fn go_binaries(repo: &Path) -> Result<PathBuf> {
+    let out = run(&repo.join("e2e/go/build.sh").to_string_lossy(), &[])?;
+    Ok(PathBuf::from(out.trim()))
+}
+
+impl Testbed {
+    /// Brings a testbed up from nothing (tearing down leftovers of a crashed run first).
+    pub async fn up(opts: &UpOptions) -> Result<Testbed> {
+        let t0 = Instant::now();
+        let layout = Layout::standard(state_dir());
+        down(&layout)?;
+        let repo = repo_root();
+        fs::create_dir_all(layout.path("logs")).ctx("creating state dir")?;
+        fs::set_permissions(&layout.state_dir, fs::Permissions::from_mode(0o755))
+            .ctx("chmod state dir")?;
+        let bin = go_binaries(&repo)?;
+        let (patroni_bin, patronictl) =
+            patroni::ensure_installed(&cache_dir(), &repo, opts.patroni.flavor)?;
+        info!(secs = t0.elapsed().as_secs_f32(), "binaries ready");
+        pki::ensure(&layout.path("pki"))?;
+        fs::set_permissions(layout.path("pki"), fs::Permissions::from_mode(0o755))
+            .ctx("chmod pki")?;
+        fs::set_permissions(layout.path("pki/ca.crt"), fs::Permissions::from_mode(0o644))
+            .ctx("chmod ca")?;
+        netns::create(&layout)?;
+        control_plane::start_etcd(&layout, &bin).await?;
+        control_plane::start_apiserver(&layout, &bin).await?;
+        info!(secs = t0.elapsed().as_secs_f32(), "apiserver ready");
+        let server = format!("https://127.0.0.1:{}", layout.apiserver_port);
+        let ca = layout.path("pki/ca.crt");
+        let admin_kc = control_plane::write_kubeconfig(
+            &layout.path("kubeconfig-admin"),
+            &server,
+            &ca,
+            "admin",
+            Credential::Cert {
+                cert: &layout.path("pki/admin.crt"),
+                key: &layout.path("pki/admin.key"),
+            },
+        )?;
+        cluster::bootstrap(&layout, &bin, &admin_kc, &repo)?;
+        for (file, ns, sa) in [
+            (
+                "kubeconfig-controller",
+                layout.system_namespace.as_str(),
+                "pgvip-controller",
+            ),
+            (
+                "kubeconfig-agent",
+                layout.system_namespace.as_str(),
+                "pgvip-node-agent",
+            ),
+            (
+                "kubeconfig-patroni",
+                layout.db_namespace.as_str(),
+                "patroni",
+            ),
+        ] {
+            let token = cluster::sa_token(&bin, &admin_kc, ns, sa)?;
+            let path = control_plane::write_kubeconfig(
+                &layout.path(file),
+                &server,
+                &ca,
+                sa,
+                Credential::Token(&token),
+            )?;
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o644))
+                .ctx("chmod kubeconfig")?;
+        }
+        let client = admin_client(&layout).await?;
+        cluster::create_nodes(&client, &layout).await?;
+        cluster::create_member_pods(&client, &layout).await?;
+        start_supervisor(&layout)?;
+        patroni::prepare(&layout, &opts.patroni, &layout.path("kubeconfig-patroni"))?;
+        for n in &layout.nodes {
+            patroni::start_member(&layout, n, &patroni_bin, &layout.path("kubeconfig-patroni"))?;
+        }
+        let env = envfile::describe(&layout, &bin, &patronictl);
+        envfile::write(&layout, &env)?;
+        let tb = Testbed {
+            layout,
+            bin,
+            patronictl,
+            client,
+        };
+        let leader = tb.wait_leader(Duration::from_secs(120)).await?;
+        info!(secs = t0.elapsed().as_secs_f32(), %leader, "testbed up");
+        Ok(tb)
+    }
+
+    /// Attaches to the testbed described by the env file in the state directory.
+    pub async fn attach() -> Result<Testbed> {
+        let dir = state_dir();
+        let env = envfile::read(&dir)?;
+        let layout = Layout::standard(dir);
+        let get = |k: &str| {
+            env.get(k)
+                .cloned()
+                .ok_or_else(|| Error::Other(format!("testbed.json lacks {k}")))
+        };
+        let client = admin_client(&layout).await?;
+        Ok(Testbed {
+            bin: get("PGVIP_BIN")?.into(),
+            patronictl: get("PGVIP_PATRONICTL")?.into(),
+            layout,
+            client,
+        })
+    }
+
+    /// The Patroni leader named by the leader lock, once one is held.
+    pub async fn wait_leader(&self, limit: Duration) -> Result<String> {
+        let cms: Api<ConfigMap> = Api::namespaced(self.client.clone(), &self.layout.db_namespace);
+        let name = format!("{}-leader", self.layout.scope);
+        cluster::wait_for("a Patroni leader", limit, || async {
+            let cm = cms.get_opt(&name).await.ok().flatten()?;
+            cm.metadata
+                .annotations?
+                .get("leader")
+                .filter(|l| !l.is_empty())
+                .cloned()
+        })
+        .await
+    }
+
+    /// kubectl with the admin kubeconfig.
+    pub fn kubectl(&self, args: &[&str]) -> Result<String> {
+        cluster::kubectl(&self.bin, &self.layout.path("kubeconfig-admin"), args)
+    }
+}
+
+fn start_supervisor(layout: &Layout) -> Result<()> {
+    let exe = std::env::current_exe().ctx("locating the testbed binary")?;
+    let exe = if exe.file_name().is_some_and(|f| f == "testbed") {
+        exe
+    } else {
+        testbed_exe()?
+    };
+    let mut cmd = Command::new(exe);
+    cmd.arg("serve").env("PGVIP_TESTBED_DIR", &layout.state_dir);
+    spawn_detached(
+        &mut cmd,
+        &layout.path("serve.pid"),
+        &layout.path("logs/serve.log"),
+    )?;
+    // The forwarders must be listening before anything in a namespace dials the apiserver.
+    let probe = format!("127.0.0.1:{}", layout.apiserver_port);
+    let ns = layout.nodes[0].netns.clone();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        if cmd::run_in(
+            &ns,
+            "bash",
+            &[
+                "-c",
+                &format!("exec 3<>/dev/tcp/{}", probe.replace(':', "/")),
+            ],
+        )
+        .is_ok()
+        {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(Error::Timeout {
+        what: "the testbed supervisor's forwarders".into(),
+        secs: 20,
+    })
+}
+
+/// The `testbed` binary next to the running test binary (`target/<profile>/testbed`).
+fn testbed_exe() -> Result<PathBuf> {
+    let exe = std::env::current_exe().ctx("locating the current binary")?;
+    let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let p = dir.join("testbed");
+    if p.exists() {
+        Ok(p)
+    } else {
+        Err(Error::Other(format!(
+            "{} not built; run `cargo build -p pgvip-e2e --bin testbed`",
+            p.display()
+        )))
+    }
+}
+
+/// Tears down everything a testbed at `layout` may have left: processes it recorded, processes
+/// inside its namespaces, postmasters, namespaces, the state directory. Collects all errors.
+pub fn down(layout: &Layout) -> Result<()> {
+    let mut errors = vec![];
+    let grace = Duration::from_secs(3);
+    if let Ok(entries) = fs::read_dir(&layout.state_dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "pid")
+                && !p.ends_with("etcd.pid")
+                && !p.ends_with("apiserver.pid")
+            {
+                if let Err(e) = stop_pidfile(&p, grace) {
+                    errors.push(e.to_string());
+                }
+            }
+        }
+    }
+    for n in &layout.nodes {
+        patroni::kill_postmaster(&layout.path(&format!("pg/{}/data", n.member)));
+    }
+    if let Err(e) = netns::destroy(layout) {
+        errors.push(e.to_string());
+    }
+    if let Err(e) = control_plane::stop(layout) {
+        errors.push(e.to_string());
+    }
+    if layout.state_dir.exists() {
+        if let Err(e) = fs::remove_dir_all(&layout.state_dir) {
+            errors.push(format!("removing {}: {e}", layout.state_dir.display()));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Other(errors.join("; ")))
+    }
+}
+
+impl Testbed {
+    /// Runs SQL with psql from the client namespace against `host` (as the application would).
+    pub fn psql(&self, host: &str, sql: &str) -> Result<String> {
+        let conn = format!(
+            "host={host} port=5432 user=postgres password={} dbname=postgres connect_timeout=3",
+            patroni::SUPERUSER_PASSWORD
+        );
+        cmd::run_in(
+            &self.layout.client.netns,
+            "psql",
+            &[&conn, "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql],
+        )
+    }
+
+    /// Tears this testbed down.
+    pub fn down(&self) -> Result<()> {
+        down(&self.layout)
+    }
+}
+
+impl Testbed {
+    /// `kubectl apply` of a manifest with the admin credentials (server-side validation applies).
+    pub fn kubectl_apply(&self, yaml: &str) -> Result<String> {
+        cluster::apply_yaml(&self.bin, &self.layout.path("kubeconfig-admin"), yaml)
+    }
+}
