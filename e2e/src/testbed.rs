@@ -165,6 +165,7 @@ impl Testbed {
             client,
         };
         let leader = tb.wait_leader(Duration::from_secs(120)).await?;
+        tb.wait_healthy(Duration::from_secs(120)).await?;
         info!(secs = t0.elapsed().as_secs_f32(), %leader, "testbed up");
         Ok(tb)
     }
@@ -200,6 +201,29 @@ impl Testbed {
                 .filter(|l| !l.is_empty())
                 .cloned()
         })
+        .await
+    }
+
+    /// Waits until every member runs: a leader, the others streaming, one of them sync standby.
+    pub async fn wait_healthy(&self, limit: Duration) -> Result<()> {
+        cluster::wait_for(
+            "a healthy Patroni cluster (all streaming, a sync standby)",
+            limit,
+            || async {
+                let out = self.patronictl(&["list", "-f", "json"]).ok()?;
+                let members: Vec<serde_json::Value> = serde_json::from_str(&out).ok()?;
+                let streaming = members.iter().filter(|m| m["State"] == "streaming").count();
+                let sync = members.iter().any(|m| m["Role"] == "Sync Standby");
+                let leader = members
+                    .iter()
+                    .any(|m| m["Role"] == "Leader" && m["State"] == "running");
+                (members.len() == self.layout.nodes.len()
+                    && leader
+                    && sync
+                    && streaming == members.len() - 1)
+                    .then_some(())
+            },
+        )
         .await
     }
 
@@ -329,5 +353,31 @@ impl Testbed {
     /// `kubectl apply` of a manifest with the admin credentials (server-side validation applies).
     pub fn kubectl_apply(&self, yaml: &str) -> Result<String> {
         cluster::apply_yaml(&self.bin, &self.layout.path("kubeconfig-admin"), yaml)
+    }
+}
+
+impl Testbed {
+    /// Runs patronictl from the first node's namespace with that member's config.
+    pub fn patronictl(&self, args: &[&str]) -> Result<String> {
+        let n = &self.layout.nodes[0];
+        let cfg = self.layout.path(&format!("pg/{}/patroni.yml", n.member));
+        let kc = format!(
+            "KUBECONFIG={}",
+            self.layout.path("kubeconfig-patroni").display()
+        );
+        let ctl = self.patronictl.to_string_lossy().into_owned();
+        let cfg = cfg.to_string_lossy().into_owned();
+        let mut full = vec![
+            "-u",
+            "postgres",
+            "--",
+            "env",
+            kc.as_str(),
+            ctl.as_str(),
+            "-c",
+            cfg.as_str(),
+        ];
+        full.extend_from_slice(args);
+        cmd::run_in(&n.netns, "runuser", &full)
     }
 }

@@ -1,0 +1,32 @@
+# pgvip developer entry points. Every target does its own set-up on a fresh machine (root needed:
+# apt packages, network namespaces).
+
+CARGO ?= cargo
+
+.PHONY: setup test demo crds lint clean-testbed
+
+## Install system packages and build the testbed's Go binaries (cached; no-op when warm).
+setup:
+	bash .ci/setup
+
+## Run the whole test suite: unit tests, netns tests, testbed smoke and end-to-end suites.
+test: setup
+	$(CARGO) test --workspace
+
+## Local demo of a real failover on the testbed.
+demo: setup
+	$(CARGO) run -q -p pgvip-e2e --bin demo
+
+## Regenerate the CRD YAML from the Rust types.
+crds:
+	$(CARGO) run -q -p pgvip-api --bin crdgen -- --write
+
+## Formatting, lints and the CRD drift check, as CI runs them.
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) run -q -p pgvip-api --bin crdgen -- --check
+
+## Tear down a testbed left by a killed run.
+clean-testbed:
+	$(CARGO) run -q -p pgvip-e2e --bin testbed -- down
