@@ -1,0 +1,235 @@
+//! OKE workload identity: the pod's service-account token exchanged at the cluster's proxymux
+//! for a resource-principal session token.
+//!
+//! Data flow of one refresh: read the service-account token file (projected tokens rotate, so
+//! it is re-read every time) → fresh RSA-2048 session key → `POST {endpoint}` with
+//! `Authorization: Bearer <sa token>` and `{"podKey": "<session public key PEM>"}` over TLS that
+//! trusts only the service-account CA → the body is a JSON string holding base64 of
+//! `{"token": "ST$<jwt>"}` → credentials `ST$<jwt>` + session key, refreshed before `exp`.
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use futures::future::BoxFuture;
+use reqwest::{Client, Method};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use url::Url;
+
+use super::instance_principal::{describe, new_session_key, KeyGen};
+use super::jwt::{expires_at, parse_times, refresh_at};
+use super::session::{Session, SessionCache, SessionSource};
+use super::{Credentials, KeyProvider, PrincipalKind};
+use crate::error::{ApiFailure, OciError};
+use crate::http::{failure_from, header, send_once};
+use crate::keys::public_key_pem;
+use crate::retry::{classify, RetryDecision};
+
+/// Extracts the token from a proxymux answer (pure). Accepts the documented shape (a JSON
+/// string of base64 of `{"token": ...}`), the same without quotes, and plain `{"token": ...}`.
+/// The `ST$` prefix, when present, is removed.
+pub fn parse_proxymux_response(body: &[u8]) -> Result<String, OciError> {
+    let bad = |m: String| OciError::InvalidResponse {
+        operation: "RequestResourcePrincipalSessionToken",
+        message: m,
+        opc_request_id: None,
+    };
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    let json_bytes: Vec<u8> = if text.starts_with('{') {
+        text.as_bytes().to_vec()
+    } else {
+        let inner: String = if text.starts_with('"') {
+            serde_json::from_str(text).map_err(|e| bad(format!("not a JSON string: {e}")))?
+        } else {
+            text.to_string()
+        };
+        B64.decode(inner.trim())
+            .map_err(|e| bad(format!("token payload is not base64: {e}")))?
+    };
+    #[derive(serde::Deserialize)]
+    struct TokenBody {
+        token: String,
+    }
+    let parsed: TokenBody =
+        serde_json::from_slice(&json_bytes).map_err(|e| bad(format!("no token field: {e}")))?;
+    let token = parsed
+        .token
+        .strip_prefix("ST$")
+        .unwrap_or(&parsed.token)
+        .to_string();
+    if token.is_empty() {
+        return Err(bad("empty token".into()));
+    }
+    Ok(token)
+}
+
+/// The request body (pure).
+pub fn proxymux_body(session_public_pem: &str) -> serde_json::Value {
+    serde_json::json!({ "podKey": session_public_pem })
+}
+
+/// Token exchange at the proxymux.
+pub struct WorkloadIdentitySource {
+    http: Client,
+    endpoint: Url,
+    token_path: PathBuf,
+    timeout: Duration,
+    keygen: KeyGen,
+}
+
+impl WorkloadIdentitySource {
+    /// `http` must trust only the service-account CA.
+    pub fn new(
+        http: Client,
+        endpoint: Url,
+        token_path: PathBuf,
+        timeout: Duration,
+        keygen: KeyGen,
+    ) -> Self {
+        WorkloadIdentitySource {
+            http,
+            endpoint,
+            token_path,
+            timeout,
+            keygen,
+        }
+    }
+
+    async fn exchange(&self) -> Result<Session, OciError> {
+        let sa_token = tokio::fs::read_to_string(&self.token_path)
+            .await
+            .map_err(|e| {
+                OciError::auth(format!(
+                    "cannot read service-account token {}: {e}",
+                    self.token_path.display()
+                ))
+            })?;
+        let sa_token = sa_token.trim().to_string();
+        let session_key = new_session_key(&self.keygen).await?;
+        let body = serde_json::to_vec(&proxymux_body(&public_key_pem(&session_key)?))
+            .map_err(|e| OciError::auth(e.to_string()))?;
+        let mut attempt = 0u32;
+        let resp = loop {
+            attempt += 1;
+            let headers = vec![
+                header("authorization", &format!("Bearer {sa_token}"))?,
+                header("content-type", "application/json")?,
+                header("opc-request-id", &uuid::Uuid::new_v4().simple().to_string())?,
+            ];
+            let failure = match send_once(
+                &self.http,
+                Method::POST,
+                self.endpoint.clone(),
+                headers,
+                Some(body.clone()),
+                self.timeout,
+            )
+            .await
+            {
+                Ok(r) if r.is_success() => break r,
+                Ok(r) => failure_from(&r),
+                Err(f) => f,
+            };
+            if attempt >= 3 || classify(&failure) == RetryDecision::Fail {
+                let hint = match failure.status() {
+                    Some(403) => "; workload identity needs an enhanced OKE cluster",
+                    Some(401) => "; the service-account token was rejected",
+                    _ => "",
+                };
+                return Err(OciError::Auth {
+                    message: format!(
+                        "workload identity token exchange at {} failed: {}{hint}",
+                        self.endpoint,
+                        describe(&failure)
+                    ),
+                    opc_request_id: match &failure {
+                        ApiFailure::Status { opc_request_id, .. } => opc_request_id.clone(),
+                        _ => None,
+                    },
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+        };
+        let token = parse_proxymux_response(&resp.body)?;
+        let times = parse_times(&token)?;
+        Ok(Session {
+            creds: Credentials {
+                key_id: format!("ST${token}"),
+                key: Arc::new(session_key),
+            },
+            refresh_at: refresh_at(times),
+            expires_at: expires_at(times),
+        })
+    }
+}
+
+impl SessionSource for WorkloadIdentitySource {
+    fn fetch(&self) -> BoxFuture<'_, Result<Session, OciError>> {
+        Box::pin(self.exchange())
+    }
+}
+
+/// Workload-identity [`KeyProvider`].
+pub struct WorkloadIdentityProvider {
+    cache: SessionCache<WorkloadIdentitySource>,
+}
+
+impl WorkloadIdentityProvider {
+    /// Wraps a source in a refreshing cache.
+    pub fn new(source: WorkloadIdentitySource) -> Self {
+        WorkloadIdentityProvider {
+            cache: SessionCache::new(source),
+        }
+    }
+}
+
+impl KeyProvider for WorkloadIdentityProvider {
+    fn credentials(&self) -> BoxFuture<'_, Result<Credentials, OciError>> {
+        Box::pin(self.cache.get())
+    }
+    fn invalidate(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.cache.invalidate())
+    }
+    fn principal(&self) -> PrincipalKind {
+        PrincipalKind::Workload
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxymux_response_shapes() {
+        let inner = B64.encode(br#"{"token":"ST$eyJ.abc.def"}"#);
+        let quoted = format!("\"{inner}\"");
+        assert_eq!(
+            parse_proxymux_response(quoted.as_bytes()).unwrap(),
+            "eyJ.abc.def"
+        );
+        assert_eq!(
+            parse_proxymux_response(inner.as_bytes()).unwrap(),
+            "eyJ.abc.def"
+        );
+        assert_eq!(
+            parse_proxymux_response(br#"{"token":"eyJ.x.y"}"#).unwrap(),
+            "eyJ.x.y"
+        );
+        for bad in [&b"\"!!!\""[..], b"{}", b"", br#"{"token":"ST$"}"#] {
+            assert_eq!(
+                parse_proxymux_response(bad).unwrap_err().category(),
+                "invalid_response"
+            );
+        }
+    }
+
+    #[test]
+    fn request_body_carries_the_pem() {
+        let b = proxymux_body("-----BEGIN PUBLIC KEY-----\nAAA\n-----END PUBLIC KEY-----\n");
+        assert!(b["podKey"]
+            .as_str()
+            .unwrap()
+            .starts_with("-----BEGIN PUBLIC KEY-----"));
+    }
+}

@@ -1,0 +1,371 @@
+//! The move: make sure a VIP's private IP sits on a node's VNIC.
+//!
+//! Data flow: providerID → instance OCID → target VNIC (GetInstance → ListVnicAttachments →
+//! GetVnic until the subnet matches; cached per (instance, subnet)) → ListPrivateIps by address
+//! and subnet → `decision::decide` → nothing / GetPrivateIp + UpdatePrivateIp(if-match) /
+//! CreatePrivateIp(opc-retry-token) → read back. A 412 (someone changed the IP between our read
+//! and our write) or a 409 on create (someone created it first) re-reads and decides once more;
+//! a 404 on a mutation with a cached VNIC drops the cache entry and re-resolves once. The whole
+//! thing runs under `move_deadline`.
+
+use std::net::IpAddr;
+
+use crate::client::{Assignment, Context, MoveRequest, OciClient, TargetVnic};
+use crate::decision::{candidate_vnics, decide, parse_provider_id, MoveAction};
+use crate::error::{ApiFailure, OciError};
+use crate::model::IpRecord;
+use crate::ops::Family;
+use crate::transport::CallFailure;
+
+const MOVE_GRANTS: &[&str] = &["use private-ips", "use vnics"];
+
+/// Why a mutation should be decided again.
+enum Again {
+    /// 412 NoEtagMatch / 409 on create: state changed under us.
+    StateChanged,
+    /// 404 on a cached VNIC: the VNIC may be gone.
+    VnicMaybeGone,
+}
+
+impl OciClient {
+    /// Ensures `req.ip` is assigned to the VNIC of `req.provider_id`'s instance in
+    /// `req.subnet_id`, creating or moving the private IP as needed, and returns where it is.
+    pub async fn ensure_assigned(&self, req: &MoveRequest) -> Result<Assignment, OciError> {
+        let deadline = self.inner.cfg.move_deadline;
+        match tokio::time::timeout(deadline, self.ensure_inner(req)).await {
+            Ok(r) => {
+                if let Err(e) = &r {
+                    tracing::warn!(vip = %req.ip, subnet = %req.subnet_id, category = e.category(), opc_request_id = e.opc_request_id().unwrap_or(""), error = %e, "ensure_assigned failed");
+                }
+                r
+            }
+            Err(_) => {
+                tracing::warn!(vip = %req.ip, deadline_ms = deadline.as_millis() as u64, "ensure_assigned ran out of time");
+                Err(OciError::Timeout {
+                    operation: "EnsureAssigned",
+                    after: deadline,
+                })
+            }
+        }
+    }
+
+    async fn ensure_inner(&self, req: &MoveRequest) -> Result<Assignment, OciError> {
+        let instance_id = parse_provider_id(&req.provider_id)?;
+        let fam = Family::of(req.ip);
+        let retry_token = uuid::Uuid::new_v4().simple().to_string();
+        let mut ids: Vec<String> = Vec::new();
+        let mut decided_again = false;
+        let mut vnic_reresolved = false;
+        loop {
+            let (target, from_cache) = self
+                .target_vnic(&instance_id, &req.subnet_id, &mut ids)
+                .await?;
+            let current = self
+                .find_current(req.ip, &req.subnet_id, &target.compartment_id, &mut ids)
+                .await?;
+            let action = decide(current.as_ref(), &target.vnic_id);
+            let outcome = self
+                .apply(req, fam, &target, action, &retry_token, &mut ids)
+                .await;
+            match outcome {
+                Ok(Ok(assignment)) => {
+                    return Ok(Assignment {
+                        opc_request_ids: ids,
+                        ..assignment
+                    })
+                }
+                Ok(Err(Again::StateChanged)) if !decided_again => {
+                    decided_again = true;
+                    tracing::info!(vip = %req.ip, "private IP changed while moving it; reading again");
+                }
+                Ok(Err(Again::VnicMaybeGone)) if from_cache && !vnic_reresolved => {
+                    vnic_reresolved = true;
+                    self.forget_vnic(&instance_id, &req.subnet_id);
+                    tracing::info!(vip = %req.ip, vnic = %target.vnic_id, "cached VNIC rejected; resolving the node's VNIC again");
+                }
+                Ok(Err(Again::StateChanged)) => {
+                    return Err(OciError::Conflict {
+                        operation: fam.ops()[2],
+                        status: 412,
+                        code: "NoEtagMatch".into(),
+                        message: "the private IP kept changing while moving it".into(),
+                        opc_request_id: ids.last().cloned(),
+                    })
+                }
+                Ok(Err(Again::VnicMaybeGone)) => {
+                    let compartment = target.compartment_id.clone();
+                    let kind = self.inner.transport.provider().principal();
+                    return Err(OciError::Permission {
+                        operation: fam.ops()[2],
+                        resource: format!("{} on VNIC {}", req.ip, target.vnic_id),
+                        policy: MOVE_GRANTS
+                            .iter()
+                            .map(|g| crate::auth::policy_statement(kind, g, &compartment))
+                            .collect::<Vec<_>>()
+                            .join("` and `"),
+                        opc_request_id: ids.last().cloned(),
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Performs `action`. Outer error: fatal; inner: decide again.
+    async fn apply(
+        &self,
+        req: &MoveRequest,
+        fam: Family,
+        target: &TargetVnic,
+        action: MoveAction,
+        retry_token: &str,
+        ids: &mut Vec<String>,
+    ) -> Result<Result<Assignment, Again>, OciError> {
+        let [_, get_op, update_op, create_op, _] = fam.ops();
+        let ctx = || Context::Exists {
+            grants: MOVE_GRANTS,
+            compartment: &target.compartment_id,
+        };
+        let (private_ip_id, created) = match action {
+            MoveAction::Nothing { private_ip_id } => {
+                tracing::debug!(vip = %req.ip, vnic = %target.vnic_id, "already assigned");
+                return Ok(Ok(Assignment {
+                    private_ip_id,
+                    vnic_id: target.vnic_id.clone(),
+                    ip: req.ip,
+                    created: false,
+                    changed: false,
+                    opc_request_ids: vec![],
+                }));
+            }
+            MoveAction::RefusePrimary {
+                private_ip_id,
+                vnic_id,
+            } => {
+                return Err(OciError::PrimaryIp {
+                    ip: req.ip,
+                    private_ip_id,
+                    vnic_id,
+                });
+            }
+            MoveAction::Move {
+                private_ip_id,
+                from_vnic,
+            } => {
+                let fresh = self.ops().get_ip(fam, &private_ip_id).await.map_err(|f| {
+                    self.map_failure(
+                        f,
+                        get_op,
+                        &private_ip_id,
+                        Context::Exists {
+                            grants: &["read private-ips"],
+                            compartment: &target.compartment_id,
+                        },
+                    )
+                })?;
+                ids.extend(fresh.request_ids.iter().cloned());
+                if decide(Some(&fresh.value), &target.vnic_id)
+                    != (MoveAction::Move {
+                        private_ip_id: private_ip_id.clone(),
+                        from_vnic: fresh.value.vnic_id.clone(),
+                    })
+                {
+                    return Ok(Err(Again::StateChanged));
+                }
+                tracing::info!(vip = %req.ip, private_ip_id = %private_ip_id, from_vnic = from_vnic.as_deref().unwrap_or(""), to_vnic = %target.vnic_id, "moving private IP");
+                match self
+                    .ops()
+                    .update_ip(fam, &private_ip_id, &target.vnic_id, fresh.etag.as_deref())
+                    .await
+                {
+                    Ok(r) => {
+                        ids.extend(r.request_ids.iter().cloned());
+                        tracing::info!(vip = %req.ip, private_ip_id = %private_ip_id, vnic = %target.vnic_id, opc_request_id = r.request_ids.first().map(String::as_str).unwrap_or(""), "private IP moved");
+                    }
+                    Err(f) => return self.again_or_fail(f, update_op, req, ids, ctx()),
+                }
+                (private_ip_id, false)
+            }
+            MoveAction::Create => {
+                tracing::info!(vip = %req.ip, vnic = %target.vnic_id, "creating private IP");
+                match self
+                    .ops()
+                    .create_ip(
+                        req.ip,
+                        &target.vnic_id,
+                        req.display_name.as_deref(),
+                        retry_token,
+                    )
+                    .await
+                {
+                    Ok(r) => {
+                        ids.extend(r.request_ids.iter().cloned());
+                        tracing::info!(vip = %req.ip, private_ip_id = %r.value.id, vnic = %target.vnic_id, opc_request_id = r.request_ids.first().map(String::as_str).unwrap_or(""), "private IP created");
+                        (r.value.id, true)
+                    }
+                    Err(f) => return self.again_or_fail(f, create_op, req, ids, ctx()),
+                }
+            }
+        };
+        let back = self
+            .ops()
+            .get_ip(fam, &private_ip_id)
+            .await
+            .map_err(|f| self.map_failure(f, get_op, &private_ip_id, Context::MayBeMissing))?;
+        ids.extend(back.request_ids.iter().cloned());
+        let rec: IpRecord = back.value;
+        if rec.vnic_id.as_deref() != Some(target.vnic_id.as_str()) {
+            return Ok(Err(Again::StateChanged));
+        }
+        Ok(Ok(Assignment {
+            private_ip_id,
+            vnic_id: target.vnic_id.clone(),
+            ip: req.ip,
+            created,
+            changed: true,
+            opc_request_ids: vec![],
+        }))
+    }
+
+    fn again_or_fail(
+        &self,
+        f: CallFailure,
+        op: &'static str,
+        req: &MoveRequest,
+        ids: &mut Vec<String>,
+        ctx: Context<'_>,
+    ) -> Result<Result<Assignment, Again>, OciError> {
+        if let CallFailure::Api(ApiFailure::Status {
+            status,
+            code,
+            opc_request_id,
+            ..
+        }) = &f
+        {
+            ids.extend(opc_request_id.iter().cloned());
+            match (*status, code.as_str()) {
+                (412, _) => return Ok(Err(Again::StateChanged)),
+                (409, c) if c != "IncorrectState" && op.starts_with("Create") => {
+                    return Ok(Err(Again::StateChanged))
+                }
+                (404, _) => return Ok(Err(Again::VnicMaybeGone)),
+                _ => {}
+            }
+        }
+        Err(self.map_mutation_failure(f, op, req.ip, &req.subnet_id, ctx))
+    }
+
+    async fn find_current(
+        &self,
+        ip: IpAddr,
+        subnet_id: &str,
+        compartment: &str,
+        ids: &mut Vec<String>,
+    ) -> Result<Option<IpRecord>, OciError> {
+        let op = Family::of(ip).ops()[0];
+        let r = self.ops().find_ip(ip, subnet_id).await.map_err(|f| {
+            self.map_failure(
+                f,
+                op,
+                &format!("{ip} in {subnet_id}"),
+                Context::Exists {
+                    grants: &["read private-ips", "inspect subnets"],
+                    compartment,
+                },
+            )
+        })?;
+        ids.extend(r.request_ids);
+        Ok(r.value)
+    }
+
+    /// The ATTACHED VNIC of `instance_id` in `subnet_id`; second value: it came from the cache.
+    pub(crate) async fn target_vnic(
+        &self,
+        instance_id: &str,
+        subnet_id: &str,
+        ids: &mut Vec<String>,
+    ) -> Result<(TargetVnic, bool), OciError> {
+        let key = (instance_id.to_string(), subnet_id.to_string());
+        if let Some(t) = self
+            .inner
+            .vnic_cache
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&key).cloned())
+        {
+            return Ok((t, true));
+        }
+        let ops = self.ops();
+        let instance = ops.get_instance(instance_id).await.map_err(|f| {
+            self.map_failure(
+                f,
+                "GetInstance",
+                &format!("instance {instance_id}"),
+                Context::MayBeMissing,
+            )
+        })?;
+        ids.extend(instance.request_ids);
+        let compartment = instance.value.compartment_id;
+        let atts = ops
+            .list_vnic_attachments(&compartment, instance_id)
+            .await
+            .map_err(|f| {
+                self.map_failure(
+                    f,
+                    "ListVnicAttachments",
+                    &format!("VNIC attachments of {instance_id}"),
+                    Context::Exists {
+                        grants: &["inspect vnic-attachments"],
+                        compartment: &compartment,
+                    },
+                )
+            })?;
+        ids.extend(atts.request_ids);
+        for vnic_id in candidate_vnics(&atts.value, subnet_id) {
+            let vnic = match ops.get_vnic(&vnic_id).await {
+                Ok(v) => v,
+                Err(CallFailure::Api(ApiFailure::Status {
+                    status: 404,
+                    opc_request_id,
+                    ..
+                })) => {
+                    // Detached since the listing, or no read grant: the next candidate may do.
+                    tracing::warn!(vnic = %vnic_id, opc_request_id = opc_request_id.as_deref().unwrap_or(""), "GetVnic answered 404; skipping (needs `read vnics`)");
+                    continue;
+                }
+                Err(f) => {
+                    return Err(self.map_failure(
+                        f,
+                        "GetVnic",
+                        &format!("VNIC {vnic_id}"),
+                        Context::Exists {
+                            grants: &["read vnics"],
+                            compartment: &compartment,
+                        },
+                    ))
+                }
+            };
+            ids.extend(vnic.request_ids);
+            if vnic.value.subnet_id == subnet_id {
+                let t = TargetVnic {
+                    vnic_id: vnic.value.id,
+                    compartment_id: compartment,
+                };
+                if let Ok(mut c) = self.inner.vnic_cache.lock() {
+                    c.insert(key, t.clone());
+                }
+                return Ok((t, false));
+            }
+        }
+        Err(OciError::NoVnicInSubnet {
+            instance_id: instance_id.to_string(),
+            subnet_id: subnet_id.to_string(),
+        })
+    }
+
+    fn forget_vnic(&self, instance_id: &str, subnet_id: &str) {
+        if let Ok(mut c) = self.inner.vnic_cache.lock() {
+            c.remove(&(instance_id.to_string(), subnet_id.to_string()));
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! Signed, rate-limited, retried calls to the Core Services API.
+//!
+//! Data flow, per attempt: take a rate-limit token → get credentials from the provider → sign
+//! the exact body bytes and URL (`signer::sign_request`) → send with `http::send_once` under the
+//! per-call timeout → on failure ask `retry::classify` and sleep a full-jitter backoff (at least
+//! `Retry-After`). A first 401 invalidates the provider's cached session and retries at once.
+//! Mutating calls and every failure are logged with their `opc-request-id`.
+
+use reqwest::header::{HeaderName, HeaderValue};
+use reqwest::{Client, Method};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use url::Url;
+
+use crate::auth::KeyProvider;
+use crate::error::{ApiFailure, OciError};
+use crate::http::{failure_from, header, send_once};
+use crate::ratelimit::RateLimiter;
+use crate::retry::{backoff_delay, classify, RetryDecision};
+use crate::signer::{format_date, sign_request, HeaderSet};
+
+/// Retry and timeout knobs.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts per call, first included.
+    pub max_attempts: u32,
+    /// Backoff base.
+    pub base: Duration,
+    /// Backoff cap.
+    pub max: Duration,
+    /// Timeout of one attempt.
+    pub call_timeout: Duration,
+}
+
+/// One request to make.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// Operation name for logs and errors (`UpdatePrivateIp`).
+    pub op: &'static str,
+    /// HTTP method.
+    pub method: Method,
+    /// Full URL with query.
+    pub url: Url,
+    /// JSON body bytes (POST/PUT).
+    pub body: Option<Vec<u8>>,
+    /// Extra unsigned headers (`if-match`, `opc-retry-token`).
+    pub extra: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// A successful (2xx) answer.
+#[derive(Debug, Clone)]
+pub struct ApiResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Body bytes.
+    pub body: Vec<u8>,
+    /// `etag` header.
+    pub etag: Option<String>,
+    /// `opc-request-id` header.
+    pub opc_request_id: Option<String>,
+    /// `opc-next-page` header (pagination).
+    pub next_page: Option<String>,
+}
+
+/// Why a call failed: OCI's (or the network's) answer, or a local problem (credentials).
+#[derive(Debug)]
+pub enum CallFailure {
+    /// The exchange failed.
+    Api(ApiFailure),
+    /// Could not even send (credentials, signing, bad header).
+    Local(OciError),
+}
+
+/// The signed transport shared by all calls of a client.
+pub struct Transport {
+    http: Client,
+    provider: Arc<dyn KeyProvider>,
+    limiter: RateLimiter,
+    policy: RetryPolicy,
+}
+
+impl Transport {
+    /// New transport.
+    pub fn new(
+        http: Client,
+        provider: Arc<dyn KeyProvider>,
+        limiter: RateLimiter,
+        policy: RetryPolicy,
+    ) -> Self {
+        Transport {
+            http,
+            provider,
+            limiter,
+            policy,
+        }
+    }
+
+    /// The auth provider (for policy hints).
+    pub fn provider(&self) -> &Arc<dyn KeyProvider> {
+        &self.provider
+    }
+
+    /// Executes `call` with retries.
+    pub async fn execute(&self, call: &Call) -> Result<ApiResponse, CallFailure> {
+        let mut attempt: u32 = 0;
+        let mut reauthenticated = false;
+        loop {
+            attempt += 1;
+            let result = self.attempt(call).await?;
+            let failure = match result {
+                Ok(resp) => {
+                    if call.method != Method::GET {
+                        tracing::info!(
+                            op = call.op,
+                            status = resp.status,
+                            opc_request_id = resp.opc_request_id.as_deref().unwrap_or(""),
+                            "OCI call succeeded"
+                        );
+                    }
+                    return Ok(resp);
+                }
+                Err(f) => f,
+            };
+            let rid = match &failure {
+                ApiFailure::Status { opc_request_id, .. } => opc_request_id.clone(),
+                _ => None,
+            };
+            if failure.status() == Some(401) && !reauthenticated {
+                reauthenticated = true;
+                tracing::warn!(
+                    op = call.op,
+                    opc_request_id = rid.as_deref().unwrap_or(""),
+                    "OCI answered 401; refreshing credentials and retrying once"
+                );
+                self.provider.invalidate().await;
+                attempt -= 1;
+                continue;
+            }
+            let decision = classify(&failure);
+            match decision {
+                RetryDecision::Retry { min_wait } if attempt < self.policy.max_attempts => {
+                    let wait = backoff_delay(
+                        attempt,
+                        self.policy.base,
+                        self.policy.max,
+                        min_wait,
+                        rand::random::<f64>(),
+                    );
+                    tracing::warn!(
+                        op = call.op,
+                        attempt,
+                        status = failure.status().unwrap_or(0),
+                        code = failure.code().unwrap_or(""),
+                        opc_request_id = rid.as_deref().unwrap_or(""),
+                        wait_ms = wait.as_millis() as u64,
+                        "OCI call failed; retrying"
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+                _ => {
+                    tracing::warn!(
+                        op = call.op,
+                        attempt,
+                        status = failure.status().unwrap_or(0),
+                        code = failure.code().unwrap_or(""),
+                        opc_request_id = rid.as_deref().unwrap_or(""),
+                        "OCI call failed"
+                    );
+                    return Err(CallFailure::Api(failure));
+                }
+            }
+        }
+    }
+
+    /// One signed attempt. Outer error: could not send; inner: the exchange failed.
+    async fn attempt(&self, call: &Call) -> Result<Result<ApiResponse, ApiFailure>, CallFailure> {
+        self.limiter.acquire().await;
+        let creds = self
+            .provider
+            .credentials()
+            .await
+            .map_err(CallFailure::Local)?;
+        let body = call.body.clone().unwrap_or_default();
+        let date = format_date(SystemTime::now());
+        let signed = sign_request(
+            &creds.key_id,
+            &creds.key,
+            call.method.as_str(),
+            &call.url,
+            &body,
+            &date,
+            HeaderSet::Service,
+        )
+        .map_err(CallFailure::Local)?;
+        let mut headers = Vec::with_capacity(8 + call.extra.len());
+        let local = |r: Result<_, OciError>| r.map_err(CallFailure::Local);
+        headers.push(local(header("date", &signed.date))?);
+        headers.push(local(header("authorization", &signed.authorization))?);
+        headers.push(local(header("accept", "application/json"))?);
+        let send_body = match &signed.body {
+            Some((len, ctype, sha)) => {
+                headers.push(local(header("content-length", len))?);
+                headers.push(local(header("content-type", ctype))?);
+                headers.push(local(header("x-content-sha256", sha))?);
+                Some(body)
+            }
+            None => None,
+        };
+        headers.extend(call.extra.iter().cloned());
+        let resp = match send_once(
+            &self.http,
+            call.method.clone(),
+            call.url.clone(),
+            headers,
+            send_body,
+            self.policy.call_timeout,
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(f) => return Ok(Err(f)),
+        };
+        if !resp.is_success() {
+            return Ok(Err(failure_from(&resp)));
+        }
+        Ok(Ok(ApiResponse {
+            status: resp.status,
+            etag: resp.header("etag").map(str::to_string),
+            opc_request_id: resp.request_id(),
+            next_page: resp.header("opc-next-page").map(str::to_string),
+            body: resp.body,
+        }))
+    }
+}
