@@ -1,0 +1,85 @@
+//! The cloud side of a move, behind one small trait so the reconciler does not know which cloud
+//! it talks to.
+//!
+//! Data flow: the reconciler hands a [`MoveRequest`] (VIP, subnet, the node's providerID) to
+//! [`CloudProvider::ensure_assigned`], which returns once the cloud confirms the assignment;
+//! the [`CloudAssignment`] identifiers go into `status.cloud`. Implementations: [`none`] (L2-only,
+//! no call), [`fake`] (in memory, for tests) and, with the `oci` feature, the OCI adapter.
+
+use std::net::IpAddr;
+
+use futures::future::BoxFuture;
+
+pub mod fake;
+pub mod none;
+#[cfg(feature = "oci")]
+pub mod oci;
+
+/// What to assign where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MoveRequest {
+    /// The VIP.
+    pub address: IpAddr,
+    /// The subnet the address belongs to (OCI subnet OCID); empty in L2-only mode.
+    pub subnet_id: String,
+    /// `spec.providerID` of the target node.
+    pub provider_id: String,
+    /// A display name for a newly created private IP (e.g. `pgvip-<ns>-<name>`).
+    pub display_name: Option<String>,
+}
+
+/// The cloud's confirmation of where the address sits.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CloudAssignment {
+    /// VNIC holding the address.
+    pub vnic_id: Option<String>,
+    /// The private IP object.
+    pub private_ip_id: Option<String>,
+    /// The provider created the private IP in this call.
+    pub created: bool,
+    /// The call changed anything (create or move).
+    pub changed: bool,
+    /// Request ids of the calls made, for support cases.
+    pub opc_request_ids: Vec<String>,
+}
+
+/// A failed cloud call. `category` is a fixed string for metrics, Events and conditions.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct CloudError {
+    /// Fixed, low-cardinality kind (e.g. `permission`, `throttled`, `timeout`).
+    pub category: &'static str,
+    /// What failed and what to check; never contains secrets.
+    pub message: String,
+    /// Retrying later may succeed without operator action.
+    pub transient: bool,
+    /// Request id of the failing call, when there was one.
+    pub opc_request_id: Option<String>,
+}
+
+/// A cloud whose control plane must bind the VIP to the holder's network interface.
+pub trait CloudProvider: Send + Sync {
+    /// Short name for logs and metrics (`oci`, `none`, `fake`).
+    fn name(&self) -> &'static str;
+
+    /// True when no cloud call is made (bare metal, L2 only): nodes need no providerID and
+    /// specs need no subnet.
+    fn l2_only(&self) -> bool;
+
+    /// Makes the cloud route `address` to the node named by `req.provider_id`, creating the
+    /// private IP when needed and doing nothing when it is already there. Idempotent.
+    fn ensure_assigned<'a>(
+        &'a self,
+        req: &'a MoveRequest,
+    ) -> BoxFuture<'a, Result<CloudAssignment, CloudError>>;
+
+    /// Where the cloud routes `address` now, if anywhere.
+    fn current_assignment<'a>(
+        &'a self,
+        address: IpAddr,
+        subnet_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<CloudAssignment>, CloudError>>;
+
+    /// Deletes a private IP pgvip created. Deleting one that is already gone succeeds.
+    fn release<'a>(&'a self, private_ip_id: &'a str) -> BoxFuture<'a, Result<(), CloudError>>;
+}

@@ -1,0 +1,136 @@
+//! What a reconcile works with: tunables, process-wide state, per-controller stores, and the
+//! two side-effect helpers every step uses (status writes that skip no-ops, Event publishing).
+//!
+//! Data flow: `run` builds one [`Shared`] per leadership term and one [`Context`] per watched
+//! namespace; reconcile steps write through [`Writer`] and publish through [`publish`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::api::Api;
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::Resource;
+use pgvip_api::{PostgresVip, PostgresVipStatus};
+use tracing::warn;
+
+use crate::backoff::Backoffs;
+use crate::cloud::CloudProvider;
+use crate::failover::Failovers;
+use crate::lease::Leadership;
+use crate::lock::LockClock;
+use crate::metrics::Metrics;
+use crate::probe::Prober;
+use crate::status::{self, WriteCache};
+use crate::watch::Stores;
+use crate::{Error, Result};
+
+/// Tunables of the flow.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// How long to wait for the agent's report.
+    pub announce_timeout: Duration,
+    /// Verify the data path through the VIP.
+    pub verify_data_path: bool,
+    /// Re-check every VIP at least this often.
+    pub resync: Duration,
+}
+
+/// State shared by every controller (namespace) of this process.
+pub struct Shared {
+    /// Kubernetes client.
+    pub client: kube::Client,
+    /// The cloud.
+    pub provider: Arc<dyn CloudProvider>,
+    /// REST client for members and VIPs.
+    pub prober: Prober,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// The one Event recorder.
+    pub recorder: Recorder,
+    /// Leader election state; checked before every write.
+    pub leadership: Leadership,
+    /// Tunables.
+    pub settings: Settings,
+    /// Monotonic lock observations.
+    pub locks: LockClock,
+    /// Failovers in progress.
+    pub failovers: Failovers,
+    /// Per-object backoff.
+    pub backoffs: Backoffs,
+    /// Last written statuses.
+    pub writes: WriteCache,
+}
+
+/// What one controller's reconciles see.
+pub struct Context {
+    /// Process-wide state.
+    pub shared: Arc<Shared>,
+    /// This controller's stores.
+    pub stores: Stores,
+}
+
+/// Now as RFC 3339 with milliseconds.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Publishes one Event about `vip`; a failure is logged, never fatal.
+pub async fn publish(
+    sh: &Shared,
+    vip: &PostgresVip,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
+    let ev = Event {
+        type_,
+        reason: reason.to_string(),
+        note: Some(note),
+        action: action.to_string(),
+        secondary: None,
+    };
+    if let Err(e) = sh.recorder.publish(&ev, &vip.object_ref(&())).await {
+        warn!(error = %e, reason, "publishing an Event failed");
+    }
+}
+
+/// The write step: applies `next` when it differs from `cur`, then makes it current.
+pub struct Writer<'a> {
+    /// PostgresVip API of the namespace.
+    pub api: &'a Api<PostgresVip>,
+    /// Shared state (leadership, write cache, metrics).
+    pub sh: &'a Shared,
+    /// Object name.
+    pub name: String,
+    /// `namespace/name`.
+    pub key: String,
+    /// `resourceVersion` the next write is made on top of.
+    pub rv: Option<String>,
+}
+
+impl Writer<'_> {
+    /// Applies `next` if it changes anything, then makes it `cur`.
+    pub async fn write(
+        &mut self,
+        cur: &mut PostgresVipStatus,
+        next: PostgresVipStatus,
+    ) -> Result<()> {
+        if status::differs(Some(cur), &next) {
+            if !self.sh.leadership.is_leader() {
+                return Err(Error::NotLeader);
+            }
+            let new_rv = status::apply(self.api, &self.name, &next).await?;
+            self.sh.writes.record(&self.key, self.rv.take(), &next);
+            self.rv = new_rv;
+            self.sh
+                .metrics
+                .vip_conditions(&self.key, Some(&next.conditions));
+        }
+        *cur = PostgresVipStatus {
+            nodes: std::mem::take(&mut cur.nodes),
+            ..next
+        };
+        Ok(())
+    }
+}

@@ -1,0 +1,194 @@
+//! In-memory timing of failovers in progress, per PostgresVip, on the monotonic clock.
+//!
+//! Data flow: the reconciler calls [`Failovers::start`] when it publishes a new member (the start
+//! instant is when the leader change was first seen on the watch), marks each phase as it
+//! completes, and [`Failovers::finish`] turns the timing into the `status.lastFailover` record
+//! once the data path is verified. A controller restart loses timings in progress; the failover
+//! still completes, it is just not measured.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use pgvip_api::{FailoverPhases, FailoverRecord};
+
+/// One failover being timed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Timing {
+    /// When the leader change was first seen.
+    pub started: Instant,
+    /// The same instant as RFC 3339 wall-clock time.
+    pub started_wall: String,
+    /// Node that held the address before.
+    pub from: Option<String>,
+    /// Node that gets it.
+    pub to: String,
+    /// Decision published in status.
+    pub decided: Option<Instant>,
+    /// Time spent in cloud calls.
+    pub cloud: Duration,
+    /// Cloud assignment recorded in status.
+    pub assigned: Option<Instant>,
+    /// Agent report seen.
+    pub announced: Option<Instant>,
+}
+
+/// What [`Failovers::start`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// A new failover timing began.
+    Started,
+    /// A failover in progress now goes to another node; its start is kept.
+    Retargeted,
+    /// This failover is already being timed.
+    Unchanged,
+}
+
+/// Pure: the record of a completed failover.
+pub fn record(t: &Timing, verified: Instant) -> FailoverRecord {
+    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    let since = |a: Instant, b: Option<Instant>| {
+        b.map(|b| b.saturating_duration_since(a))
+            .unwrap_or_default()
+    };
+    let decided = t.decided.unwrap_or(t.started);
+    let assigned = t.assigned.unwrap_or(decided);
+    let announced = t.announced.unwrap_or(assigned);
+    FailoverRecord {
+        from: t.from.clone(),
+        to: t.to.clone(),
+        at: t.started_wall.clone(),
+        duration_millis: ms(verified.saturating_duration_since(t.started)),
+        phases: FailoverPhases {
+            decide_millis: ms(since(t.started, t.decided)),
+            cloud_millis: ms(t.cloud),
+            announce_millis: ms(since(assigned, t.announced)),
+            verify_millis: ms(verified.saturating_duration_since(announced)),
+        },
+    }
+}
+
+/// Timings of all failovers in progress, keyed by `namespace/name`.
+#[derive(Debug, Default)]
+pub struct Failovers {
+    inner: Mutex<HashMap<String, Timing>>,
+}
+
+impl Failovers {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Timing>> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts (or retargets) the timing of a failover of `key` towards `to`.
+    pub fn start(
+        &self,
+        key: &str,
+        from: Option<String>,
+        to: &str,
+        started: Instant,
+        started_wall: String,
+    ) -> Start {
+        let mut m = self.map();
+        match m.get_mut(key) {
+            Some(t) if t.to == to => Start::Unchanged,
+            Some(t) => {
+                t.to = to.to_string();
+                t.decided = None;
+                t.assigned = None;
+                t.announced = None;
+                Start::Retargeted
+            }
+            None => {
+                m.insert(
+                    key.to_string(),
+                    Timing {
+                        started,
+                        started_wall,
+                        from,
+                        to: to.to_string(),
+                        decided: None,
+                        cloud: Duration::ZERO,
+                        assigned: None,
+                        announced: None,
+                    },
+                );
+                Start::Started
+            }
+        }
+    }
+
+    /// Applies `f` to the timing of `key`, if one is running.
+    pub fn update(&self, key: &str, f: impl FnOnce(&mut Timing)) {
+        if let Some(t) = self.map().get_mut(key) {
+            f(t);
+        }
+    }
+
+    /// The timing of `key`, if one is running.
+    pub fn get(&self, key: &str) -> Option<Timing> {
+        self.map().get(key).cloned()
+    }
+
+    /// Ends the timing of `key` at `verified` and returns its record.
+    pub fn finish(&self, key: &str, verified: Instant) -> Option<FailoverRecord> {
+        self.map().remove(key).map(|t| record(&t, verified))
+    }
+
+    /// Drops the timing of `key` (the VIP lost its member or was deleted).
+    pub fn forget(&self, key: &str) {
+        self.map().remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_splits_phases() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let t = Timing {
+            started: t0,
+            started_wall: "2025-01-01T00:00:00.000Z".into(),
+            from: Some("n1".into()),
+            to: "n2".into(),
+            decided: Some(t0 + ms(40)),
+            cloud: ms(700),
+            assigned: Some(t0 + ms(760)),
+            announced: Some(t0 + ms(900)),
+        };
+        let r = record(&t, t0 + ms(950));
+        assert_eq!(r.duration_millis, 950);
+        assert_eq!(r.phases.decide_millis, 40);
+        assert_eq!(r.phases.cloud_millis, 700);
+        assert_eq!(r.phases.announce_millis, 140);
+        assert_eq!(r.phases.verify_millis, 50);
+        assert_eq!(r.from.as_deref(), Some("n1"));
+    }
+
+    #[test]
+    fn start_is_idempotent_and_retarget_keeps_start() {
+        let f = Failovers::default();
+        let t0 = Instant::now();
+        assert_eq!(
+            f.start("ns/v", Some("a".into()), "b", t0, "w".into()),
+            Start::Started
+        );
+        assert_eq!(
+            f.start("ns/v", None, "b", t0 + Duration::from_secs(1), "x".into()),
+            Start::Unchanged
+        );
+        assert_eq!(
+            f.start("ns/v", None, "c", t0 + Duration::from_secs(2), "x".into()),
+            Start::Retargeted
+        );
+        let t = f.get("ns/v").unwrap();
+        assert_eq!(
+            (t.started, t.from.as_deref(), t.to.as_str()),
+            (t0, Some("a"), "c")
+        );
+        assert!(f.finish("ns/v", t0 + Duration::from_secs(3)).is_some());
+        assert!(f.get("ns/v").is_none());
+    }
+}

@@ -1,0 +1,279 @@
+//! Prometheus metrics (prefix `pgvip_`), all with bounded label values.
+//!
+//! Data flow: the reconciler records failover phases, cloud calls, reconcile outcomes and each
+//! VIP's conditions here; `/metrics` ([`crate::http`]) encodes the registry on request.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::conditions::{COMPONENTS, FALSE, TRUE, UNKNOWN};
+
+/// `phase` label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PhaseLabels {
+    /// decide, cloud, announce, verify or total.
+    pub phase: &'static str,
+}
+
+/// Cloud call labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CloudLabels {
+    /// Provider name.
+    pub provider: &'static str,
+    /// ensure_assigned, current_assignment or release.
+    pub operation: &'static str,
+}
+
+/// Cloud error labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CloudErrorLabels {
+    /// Provider name.
+    pub provider: &'static str,
+    /// Operation.
+    pub operation: &'static str,
+    /// Fixed error category.
+    pub category: &'static str,
+}
+
+/// Error category label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CategoryLabels {
+    /// Fixed error category.
+    pub category: &'static str,
+}
+
+/// Condition labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConditionLabels {
+    /// Condition type.
+    pub condition: &'static str,
+    /// True, False or Unknown.
+    pub status: &'static str,
+}
+
+fn seconds_buckets() -> impl Iterator<Item = f64> {
+    [
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    ]
+    .into_iter()
+}
+
+/// (type, status) of one VIP's conditions.
+type ConditionPairs = Vec<(String, String)>;
+
+/// All controller metrics.
+#[derive(Clone)]
+pub struct Metrics {
+    failover: Family<PhaseLabels, Histogram>,
+    cloud_latency: Family<CloudLabels, Histogram>,
+    cloud_errors: Family<CloudErrorLabels, Counter>,
+    reconciles: Counter,
+    reconcile_errors: Family<CategoryLabels, Counter>,
+    reconcile_duration: Histogram,
+    vips: Family<ConditionLabels, Gauge>,
+    leader: Gauge,
+    per_vip: Arc<Mutex<HashMap<String, ConditionPairs>>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            failover: Family::new_with_constructor(|| Histogram::new(seconds_buckets())),
+            cloud_latency: Family::new_with_constructor(|| Histogram::new(seconds_buckets())),
+            cloud_errors: Family::default(),
+            reconciles: Counter::default(),
+            reconcile_errors: Family::default(),
+            reconcile_duration: Histogram::new(seconds_buckets()),
+            vips: Family::default(),
+            leader: Gauge::default(),
+            per_vip: Arc::default(),
+        }
+    }
+}
+
+impl Metrics {
+    /// Registers every metric in `registry` (created with prefix `pgvip`).
+    pub fn register(self, registry: &mut Registry) -> Self {
+        registry.register(
+            "failover_duration_seconds",
+            "Failover duration by phase (decide, cloud, announce, verify, total)",
+            self.failover.clone(),
+        );
+        registry.register(
+            "cloud_call_duration_seconds",
+            "Latency of cloud provider calls",
+            self.cloud_latency.clone(),
+        );
+        registry.register(
+            "cloud_call_errors",
+            "Failed cloud provider calls by error category",
+            self.cloud_errors.clone(),
+        );
+        registry.register("reconciles", "Reconciles run", self.reconciles.clone());
+        registry.register(
+            "reconcile_errors",
+            "Failed reconciles by error category",
+            self.reconcile_errors.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Reconcile duration",
+            self.reconcile_duration.clone(),
+        );
+        registry.register(
+            "vips",
+            "PostgresVips by condition and status",
+            self.vips.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 while this replica holds the leader-election Lease",
+            self.leader.clone(),
+        );
+        self
+    }
+
+    /// Records a completed failover.
+    pub fn failover(&self, r: &pgvip_api::FailoverRecord) {
+        let obs = |phase, ms: u64| {
+            self.failover
+                .get_or_create(&PhaseLabels { phase })
+                .observe(ms as f64 / 1000.0)
+        };
+        obs("decide", r.phases.decide_millis);
+        obs("cloud", r.phases.cloud_millis);
+        obs("announce", r.phases.announce_millis);
+        obs("verify", r.phases.verify_millis);
+        obs("total", r.duration_millis);
+    }
+
+    /// Records one cloud call.
+    pub fn cloud_call(
+        &self,
+        provider: &'static str,
+        operation: &'static str,
+        took: Duration,
+        error: Option<&'static str>,
+    ) {
+        self.cloud_latency
+            .get_or_create(&CloudLabels {
+                provider,
+                operation,
+            })
+            .observe(took.as_secs_f64());
+        if let Some(category) = error {
+            self.cloud_errors
+                .get_or_create(&CloudErrorLabels {
+                    provider,
+                    operation,
+                    category,
+                })
+                .inc();
+        }
+    }
+
+    /// Records one reconcile and its duration.
+    pub fn reconcile(&self, took: Duration) {
+        self.reconciles.inc();
+        self.reconcile_duration.observe(took.as_secs_f64());
+    }
+
+    /// Records a failed reconcile.
+    pub fn reconcile_error(&self, category: &'static str) {
+        self.reconcile_errors
+            .get_or_create(&CategoryLabels { category })
+            .inc();
+    }
+
+    /// Sets whether this replica leads.
+    pub fn set_leader(&self, leading: bool) {
+        self.leader.set(i64::from(leading));
+    }
+
+    /// Records the conditions of VIP `key` (`None` when it is gone) and recounts the gauge.
+    pub fn vip_conditions(&self, key: &str, conds: Option<&[pgvip_api::Condition]>) {
+        let mut per = self.per_vip.lock().unwrap_or_else(|p| p.into_inner());
+        match conds {
+            Some(c) => {
+                per.insert(
+                    key.to_string(),
+                    c.iter()
+                        .map(|c| (c.type_.clone(), c.status.clone()))
+                        .collect(),
+                );
+            }
+            None => {
+                per.remove(key);
+            }
+        }
+        let types = std::iter::once(pgvip_api::condition::READY).chain(COMPONENTS);
+        for t in types {
+            for s in [TRUE, FALSE, UNKNOWN] {
+                let n = per
+                    .values()
+                    .filter(|v| v.iter().any(|(ct, cs)| ct == t && cs == s))
+                    .count();
+                self.vips
+                    .get_or_create(&ConditionLabels {
+                        condition: t,
+                        status: s,
+                    })
+                    .set(i64::try_from(n).unwrap_or(i64::MAX));
+            }
+        }
+    }
+}
+
+/// Encodes `registry` in the Prometheus text format.
+pub fn encode(registry: &Registry) -> Result<String, std::fmt::Error> {
+    let mut s = String::new();
+    prometheus_client::encoding::text::encode(&mut s, registry)?;
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vip_gauge_counts_by_condition() {
+        let mut reg = Registry::with_prefix("pgvip");
+        let m = Metrics::default().register(&mut reg);
+        let c = |t: &str, s: &str| pgvip_api::Condition {
+            type_: t.into(),
+            status: s.into(),
+            reason: "r".into(),
+            message: String::new(),
+            last_transition_time: "t".into(),
+            observed_generation: None,
+        };
+        m.vip_conditions("a", Some(&[c("Ready", "True")]));
+        m.vip_conditions("b", Some(&[c("Ready", "False")]));
+        m.vip_conditions("c", Some(&[c("Ready", "True")]));
+        m.vip_conditions("c", None);
+        m.cloud_call(
+            "fake",
+            "ensure_assigned",
+            Duration::from_millis(20),
+            Some("throttled"),
+        );
+        let text = encode(&reg).unwrap();
+        assert!(
+            text.contains(r#"pgvip_vips{condition="Ready",status="True"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"pgvip_vips{condition="Ready",status="False"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"pgvip_cloud_call_errors_total{provider="fake",operation="ensure_assigned",category="throttled"} 1"#), "{text}");
+    }
+}

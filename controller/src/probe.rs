@@ -1,0 +1,249 @@
+//! Calls members' health endpoints (Patroni REST `GET /primary`, `/replica`, or a label
+//! source's health path) and the VIP itself. This is the side-effect edge of the decision.
+//!
+//! Data flow: [`crate::decide::probe_targets`] names the calls; [`Prober::probe_all`] runs them
+//! concurrently with a short timeout (the lock holder gets the full one, other members the
+//! shorter peer timeout so an unreachable old primary cannot slow a failover down) and returns
+//! [`ProbeOutcome`]s for [`crate::decide::decide`]. HTTPS clients with a CA from a Secret are
+//! built once per distinct CA bundle and reused.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use pgvip_api::Scheme;
+
+use crate::decide::{ProbeOutcome, ProbeTarget};
+use crate::patroni::parse_member_status;
+
+/// Largest body read from a health endpoint; Patroni's are a few hundred bytes.
+const MAX_BODY: usize = 64 * 1024;
+
+/// The URL of a health endpoint on `ip` (IPv6 in brackets).
+pub fn url(scheme: Scheme, ip: IpAddr, port: u16, path: &str) -> String {
+    let s = match scheme {
+        Scheme::Http => "http",
+        Scheme::Https => "https",
+    };
+    match ip {
+        IpAddr::V4(v4) => format!("{s}://{v4}:{port}{path}"),
+        IpAddr::V6(v6) => format!("{s}://[{v6}]:{port}{path}"),
+    }
+}
+
+/// Issues health requests.
+#[derive(Debug)]
+pub struct Prober {
+    plain: reqwest::Client,
+    with_ca: Mutex<HashMap<u64, reqwest::Client>>,
+    /// Timeout for the lock holder and the VIP.
+    pub timeout: Duration,
+    /// Timeout for the other members (only asked whether they also claim primary).
+    pub peer_timeout: Duration,
+}
+
+fn builder(connect_timeout: Duration) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(connect_timeout)
+        .pool_idle_timeout(Duration::from_secs(30))
+        .user_agent(concat!("pgvip-controller/", env!("CARGO_PKG_VERSION")))
+}
+
+impl Prober {
+    /// A prober with the given timeouts.
+    pub fn new(timeout: Duration, peer_timeout: Duration) -> Result<Self, String> {
+        let plain = builder(timeout)
+            .build()
+            .map_err(|e| format!("building the HTTP client: {e}"))?;
+        Ok(Self {
+            plain,
+            with_ca: Mutex::new(HashMap::new()),
+            timeout,
+            peer_timeout,
+        })
+    }
+
+    /// The client to use: the shared one, or one trusting only `ca_pem` (cached per bundle).
+    pub fn client(&self, ca_pem: Option<&[u8]>) -> Result<reqwest::Client, String> {
+        let Some(pem) = ca_pem else {
+            return Ok(self.plain.clone());
+        };
+        let mut h = DefaultHasher::new();
+        pem.hash(&mut h);
+        let key = h.finish();
+        let mut cache = self.with_ca.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = cache.get(&key) {
+            return Ok(c.clone());
+        }
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| format!("the CA bundle is not valid PEM: {e}"))?;
+        if certs.is_empty() {
+            return Err("the CA bundle holds no certificate".to_string());
+        }
+        let mut b = builder(self.timeout).tls_built_in_root_certs(false);
+        for c in certs {
+            b = b.add_root_certificate(c);
+        }
+        let client = b
+            .build()
+            .map_err(|e| format!("building the HTTPS client: {e}"))?;
+        cache.insert(key, client.clone());
+        Ok(client)
+    }
+
+    /// One GET with `timeout`; the body is parsed as Patroni JSON when it is.
+    pub async fn get(
+        &self,
+        client: &reqwest::Client,
+        url: &str,
+        timeout: Duration,
+    ) -> ProbeOutcome {
+        let fut = async {
+            let mut resp = client.get(url).timeout(timeout).send().await?;
+            let status = resp.status().as_u16();
+            let mut body = Vec::new();
+            while let Some(chunk) = resp.chunk().await? {
+                body.extend_from_slice(&chunk);
+                if body.len() > MAX_BODY {
+                    break;
+                }
+            }
+            Ok::<_, reqwest::Error>((status, body))
+        };
+        match tokio::time::timeout(timeout, fut).await {
+            Err(_) => ProbeOutcome::Failed(format!("no answer within {} ms", timeout.as_millis())),
+            Ok(Err(e)) => ProbeOutcome::Failed(describe(&e, timeout)),
+            Ok(Ok((status, body))) => ProbeOutcome::Answered {
+                status,
+                body: if body.len() > MAX_BODY {
+                    None
+                } else {
+                    parse_member_status(&body)
+                },
+            },
+        }
+    }
+
+    /// Probes every target concurrently; answers keyed by pod name.
+    pub async fn probe_all(
+        &self,
+        client: &reqwest::Client,
+        scheme: Scheme,
+        port: u16,
+        targets: &[ProbeTarget],
+    ) -> BTreeMap<String, ProbeOutcome> {
+        let calls = targets.iter().map(|t| {
+            let timeout = if t.is_lock_holder {
+                self.timeout
+            } else {
+                self.peer_timeout
+            };
+            let u = url(scheme, t.ip, port, &t.path);
+            async move { (t.pod.clone(), self.get(client, &u, timeout).await) }
+        });
+        futures::future::join_all(calls).await.into_iter().collect()
+    }
+}
+
+fn describe(e: &reqwest::Error, timeout: Duration) -> String {
+    if e.is_timeout() {
+        format!("no answer within {} ms", timeout.as_millis())
+    } else if e.is_connect() {
+        let mut msg = String::from("connection failed");
+        let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
+        while let Some(s) = src {
+            msg.push_str(": ");
+            msg.push_str(&s.to_string());
+            src = s.source();
+        }
+        msg
+    } else {
+        format!("request failed: {e}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_bracket_ipv6() {
+        assert_eq!(
+            url(Scheme::Http, "10.0.0.7".parse().unwrap(), 8008, "/primary"),
+            "http://10.0.0.7:8008/primary"
+        );
+        assert_eq!(
+            url(Scheme::Https, "fd00::7".parse().unwrap(), 8443, "/replica"),
+            "https://[fd00::7]:8443/replica"
+        );
+    }
+
+    async fn serve(status: u16, body: &'static str) -> std::net::SocketAddr {
+        use axum::{http::StatusCode, routing::get, Router};
+        let app = Router::new().route(
+            "/primary",
+            get(move || async move { (StatusCode::from_u16(status).unwrap(), body) }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        addr
+    }
+
+    #[tokio::test]
+    async fn probes_real_http_answers() {
+        let ok = serve(
+            200,
+            r#"{"state":"running","role":"master","patroni":{"scope":"s","name":"p0"}}"#,
+        )
+        .await;
+        let down = serve(
+            503,
+            r#"{"state":"running","role":"replica","patroni":{"scope":"s","name":"p1"}}"#,
+        )
+        .await;
+        let p = Prober::new(Duration::from_secs(2), Duration::from_millis(300)).unwrap();
+        let c = p.client(None).unwrap();
+        match p.get(&c, &format!("http://{ok}/primary"), p.timeout).await {
+            ProbeOutcome::Answered {
+                status: 200,
+                body: Some(b),
+            } => assert!(b.is_primary_role()),
+            other => panic!("unexpected {other:?}"),
+        }
+        match p
+            .get(&c, &format!("http://{down}/primary"), p.timeout)
+            .await
+        {
+            ProbeOutcome::Answered {
+                status: 503,
+                body: Some(b),
+            } => assert!(b.is_replica_role()),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn refused_connection_is_a_failure_not_an_answer() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        drop(l);
+        let p = Prober::new(Duration::from_secs(2), Duration::from_millis(300)).unwrap();
+        let c = p.client(None).unwrap();
+        assert!(matches!(
+            p.get(&c, &format!("http://{addr}/primary"), p.timeout)
+                .await,
+            ProbeOutcome::Failed(_)
+        ));
+    }
+
+    #[test]
+    fn bad_ca_bundle_is_reported() {
+        let p = Prober::new(Duration::from_secs(2), Duration::from_millis(300)).unwrap();
+        assert!(p.client(Some(b"not a pem")).is_err());
+    }
+}

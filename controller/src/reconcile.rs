@@ -1,0 +1,456 @@
+//! The reconciler: `reconcile` dispatches through the finalizer to [`apply`] or [`cleanup`];
+//! [`apply`] runs the named steps of one pass.
+//!
+//! Data flow of [`apply`]: validate (pure) → dereference (stores, REST answers) → decide (pure)
+//! → publish `leader` + `desiredNode` → cloud move → publish `assignedNode` + `cloud` → wait for
+//! the agent's report (a status event re-triggers us) → verify the data path → `Ready` and
+//! `lastFailover`. Every step is idempotent; a crash anywhere is repaired by the next pass.
+//! Status is written only when it changes; Events only on transitions.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::runtime::finalizer::{finalizer, Event as Finalizer};
+use kube::ResourceExt;
+use pgvip_api::{condition, PostgresVip, PostgresVipStatus, VipRole};
+use tracing::{info, warn, Instrument};
+
+use crate::cloud::{CloudProvider, MoveRequest};
+use crate::conditions::{self, reason};
+use crate::decide::{decide, probe_targets, Decision, Inputs, ProbeOutcome};
+use crate::failover::Start;
+use crate::gather::{endpoint_of, gather, judge_data_path, load_ca, provider_id_of, verify_path};
+use crate::probe::url;
+use crate::status::{
+    announced, derive_conditions, needs_cloud_move, with_assignment, with_decision, DataPath, Facts,
+};
+use crate::watch::key;
+use crate::{Error, Result, FINALIZER};
+
+pub use crate::cleanup::cleanup;
+use crate::context::{now_rfc3339, publish, Writer};
+pub use crate::context::{Context, Settings, Shared};
+
+/// Reconciles one PostgresVip (entry point for `Controller::run`).
+pub async fn reconcile(vip: Arc<PostgresVip>, ctx: Arc<Context>) -> Result<Action> {
+    let ns = vip.namespace().unwrap_or_default();
+    let k = key(&ns, &vip.name_any());
+    let span = tracing::info_span!("reconcile", vip = %k, cluster = tracing::field::Empty);
+    async move {
+        if !ctx.shared.leadership.is_leader() {
+            return Err(Error::NotLeader);
+        }
+        if tokio::time::timeout(Duration::from_secs(60), ctx.stores.ready()).await != Ok(true) {
+            return Err(Error::CachesNotSynced);
+        }
+        let started = Instant::now();
+        let api: Api<PostgresVip> = Api::namespaced(ctx.shared.client.clone(), &ns);
+        let res = finalizer(&api, FINALIZER, vip, |ev| async {
+            match ev {
+                Finalizer::Apply(v) => apply(v, &ctx, &api).await,
+                Finalizer::Cleanup(v) => cleanup(v, &ctx, &api).await,
+            }
+        })
+        .await
+        .map_err(|e| Error::Finalizer(Box::new(e)));
+        ctx.shared.metrics.reconcile(started.elapsed());
+        if res.is_ok() {
+            ctx.shared.backoffs.reset(&k);
+        }
+        res
+    }
+    .instrument(span)
+    .await
+}
+
+/// Requeue policy: exponential backoff per object (invalid specs never get here: they set a
+/// condition and wait for a change).
+pub fn error_policy(vip: Arc<PostgresVip>, err: &Error, ctx: Arc<Context>) -> Action {
+    let k = key(&vip.namespace().unwrap_or_default(), &vip.name_any());
+    ctx.shared.metrics.reconcile_error(err.category());
+    let delay = ctx.shared.backoffs.next(&k);
+    warn!(vip = %k, error = %err, category = err.category(), retry_in_ms = delay.as_millis() as u64, "reconcile failed");
+    Action::requeue(delay)
+}
+
+fn validate(vip: &PostgresVip, provider: &dyn CloudProvider) -> Result<std::net::IpAddr, String> {
+    let addr: std::net::IpAddr = vip
+        .spec
+        .address
+        .parse()
+        .map_err(|_| format!("spec.address {:?} is not an IP address", vip.spec.address))?;
+    if vip.spec.patroni.is_some() == vip.spec.labels.is_some() {
+        return Err("set exactly one of spec.patroni and spec.labels".into());
+    }
+    if !provider.l2_only() && vip.spec.provider.oci.is_none() {
+        return Err("spec.provider.oci.subnetId is required with the OCI cloud provider".into());
+    }
+    Ok(addr)
+}
+
+/// One pass over a live PostgresVip.
+pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>) -> Result<Action> {
+    let sh = ctx.shared.as_ref();
+    let (ns, name) = (vip.namespace().unwrap_or_default(), vip.name_any());
+    let k = key(&ns, &name);
+    let gen = vip.metadata.generation;
+    let snapshot = vip.status.clone().unwrap_or_default();
+    let mut cur = sh
+        .writes
+        .base(&k, vip.metadata.resource_version.as_deref(), &snapshot);
+    let nodes = snapshot.nodes.clone();
+    let mut w = Writer {
+        api,
+        sh,
+        name: name.clone(),
+        key: k.clone(),
+        rv: vip.metadata.resource_version.clone(),
+    };
+    if let Some(p) = &vip.spec.patroni {
+        tracing::Span::current().record("cluster", p.scope.as_str());
+    }
+
+    // 1. validate
+    let address = match validate(&vip, sh.provider.as_ref()) {
+        Ok(a) => a,
+        Err(msg) => {
+            let d = Decision::Unconfirmed {
+                reason: reason::INVALID_SPEC,
+                message: msg.clone(),
+            };
+            let mut next = with_decision(&cur, &d, false, gen, &now_rfc3339());
+            derive_conditions(
+                &mut next,
+                &nodes,
+                &facts(sh, gen, &now_rfc3339(), None, false, DataPath::NotChecked),
+            );
+            w.write(&mut cur, next).await?;
+            warn!(error = %msg, "invalid PostgresVip; waiting for a change");
+            sh.metrics.reconcile_error("invalid_spec");
+            return Ok(Action::await_change());
+        }
+    };
+
+    // 2. dereference
+    let now = Instant::now();
+    let g = gather(&vip.spec, &ns, &name, &ctx.stores, &sh.locks, now);
+    let (scheme, port, ca_ref) = endpoint_of(&vip.spec);
+    let ca = match &ca_ref {
+        Some(r) => Some(load_ca(&sh.client, &ns, r).await),
+        None => None,
+    };
+    let client = match ca
+        .as_ref()
+        .map(|c| c.as_ref().map(|pem| sh.prober.client(Some(pem))))
+    {
+        None => sh.prober.client(None),
+        Some(Ok(c)) => c,
+        Some(Err(e)) => Err(e.clone()),
+    };
+    let lock_leader = g
+        .lock
+        .as_ref()
+        .and_then(|l| l.record.leader())
+        .map(str::to_string);
+    let targets = probe_targets(&vip.spec, lock_leader.as_deref(), &g.pods);
+    let probes = match &client {
+        Ok(c) => sh.prober.probe_all(c, scheme, port, &targets).await,
+        Err(e) => targets
+            .iter()
+            .map(|t| (t.pod.clone(), ProbeOutcome::Failed(e.clone())))
+            .collect(),
+    };
+
+    // 3. decide
+    let inputs = Inputs {
+        spec: &vip.spec,
+        lock: g.lock.clone(),
+        config: g.config.clone(),
+        pods: g.pods.clone(),
+        nodes: g.nodes.clone(),
+        probes,
+        current_pod: cur.leader.as_ref().map(|l| l.pod.clone()),
+        require_provider_id: !sh.provider.l2_only(),
+    };
+    let decision = decide(&inputs);
+    let replica = vip.spec.role == VipRole::Replica;
+
+    // 4. publish the decision (leader + desiredNode together)
+    let ts = now_rfc3339();
+    let was_confirmed = conditions::is_true(&cur.conditions, condition::LEADER_CONFIRMED);
+    let mut next = with_decision(&cur, &decision, replica, gen, &ts);
+    match &decision {
+        Decision::Confirmed(m)
+            if cur.desired_node.as_deref() != Some(&m.node)
+                || cur.leader.as_ref().map(|l| &l.pod) != Some(&m.pod) =>
+        {
+            let seen = g
+                .lock_obs
+                .as_ref()
+                .map(|o| o.leader_changed_at)
+                .filter(|_| !replica)
+                .unwrap_or(now)
+                .min(now);
+            let wall = chrono::Utc::now()
+                - chrono::Duration::from_std(now.saturating_duration_since(seen))
+                    .unwrap_or_default();
+            let from = cur.assigned_node.clone();
+            let started = sh.failovers.start(
+                &k,
+                from.clone(),
+                &m.node,
+                seen,
+                wall.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            );
+            info!(pod = %m.pod, node = %m.node, from = ?from, "new member confirmed");
+            if started != Start::Unchanged && from.as_deref() != Some(m.node.as_str()) {
+                let note = format!(
+                    "{} on {} confirmed; moving the address from {} to {}",
+                    m.pod,
+                    m.node,
+                    from.as_deref().unwrap_or("nowhere"),
+                    m.node
+                );
+                publish(
+                    sh,
+                    &vip,
+                    EventType::Normal,
+                    "FailoverStarted",
+                    "Failover",
+                    note,
+                )
+                .await;
+            }
+        }
+        Decision::Unconfirmed { reason: r, message } => {
+            sh.failovers.forget(&k);
+            if was_confirmed {
+                warn!(reason = r, message = %message, "member no longer confirmed; releasing the address on every node");
+                publish(
+                    sh,
+                    &vip,
+                    EventType::Warning,
+                    "LeaderLost",
+                    "RemoveAddress",
+                    message.clone(),
+                )
+                .await;
+            }
+        }
+        _ => {}
+    }
+    derive_conditions(
+        &mut next,
+        &nodes,
+        &facts(sh, gen, &ts, None, false, DataPath::NotChecked),
+    );
+    w.write(&mut cur, next).await?;
+    sh.failovers.update(&k, |t| {
+        t.decided.get_or_insert_with(Instant::now);
+    });
+
+    // 5. cloud move
+    if let (true, Some(node)) = (needs_cloud_move(&cur), cur.desired_node.clone()) {
+        if !sh.leadership.is_leader() {
+            return Err(Error::NotLeader);
+        }
+        let req = MoveRequest {
+            address,
+            subnet_id: vip
+                .spec
+                .provider
+                .oci
+                .as_ref()
+                .map(|o| o.subnet_id.clone())
+                .unwrap_or_default(),
+            provider_id: provider_id_of(&ctx.stores, &node).unwrap_or_default(),
+            display_name: Some(format!("pgvip-{ns}-{name}")),
+        };
+        let t = Instant::now();
+        let res = sh.provider.ensure_assigned(&req).await;
+        let took = t.elapsed();
+        sh.metrics.cloud_call(
+            sh.provider.name(),
+            "ensure_assigned",
+            took,
+            res.as_ref().err().map(|e| e.category),
+        );
+        sh.failovers.update(&k, |t| t.cloud += took);
+        let ts = now_rfc3339();
+        match res {
+            Ok(a) => {
+                info!(node = %node, vnic = a.vnic_id.as_deref().unwrap_or(""), opc_request_id = %a.opc_request_ids.join(","),
+                      created = a.created, changed = a.changed, took_ms = took.as_millis() as u64, "cloud assignment confirmed");
+                let mut next = with_assignment(&cur, &node, &a, &ts);
+                derive_conditions(
+                    &mut next,
+                    &nodes,
+                    &facts(sh, gen, &ts, None, false, DataPath::NotChecked),
+                );
+                w.write(&mut cur, next).await?;
+                sh.failovers
+                    .update(&k, |t| t.assigned = Some(Instant::now()));
+            }
+            Err(e) => {
+                warn!(node = %node, category = e.category, opc_request_id = e.opc_request_id.as_deref().unwrap_or(""), error = %e.message, "cloud move failed");
+                let prev = conditions::get(&cur.conditions, condition::CLOUD_ASSIGNED)
+                    .map(|c| c.reason.clone());
+                let mut next = cur.clone();
+                derive_conditions(
+                    &mut next,
+                    &nodes,
+                    &facts(
+                        sh,
+                        gen,
+                        &ts,
+                        Some((e.category, e.message.clone())),
+                        false,
+                        DataPath::NotChecked,
+                    ),
+                );
+                w.write(&mut cur, next).await?;
+                if prev.as_deref() != Some(reason::CLOUD_MOVE_FAILED) {
+                    let note = format!(
+                        "moving {} to {node} failed ({}): {}",
+                        vip.spec.address, e.category, e.message
+                    );
+                    publish(
+                        sh,
+                        &vip,
+                        EventType::Warning,
+                        "CloudMoveFailed",
+                        "MoveAddress",
+                        note,
+                    )
+                    .await;
+                }
+                return Err(Error::Cloud(e));
+            }
+        }
+    }
+
+    // 6. wait for the agent, 7. verify the data path
+    let mut requeue = sh.settings.resync;
+    if cur.desired_node.is_some() && !needs_cloud_move(&cur) {
+        let ts = now_rfc3339();
+        if announced(&cur, &nodes) {
+            sh.failovers.update(&k, |t| {
+                t.announced.get_or_insert_with(Instant::now);
+            });
+            let dp = verify(sh, &vip, &cur, address, client.as_ref().ok()).await;
+            let mut next = cur.clone();
+            derive_conditions(
+                &mut next,
+                &nodes,
+                &facts(sh, gen, &ts, None, false, dp.clone()),
+            );
+            if matches!(dp, DataPath::Failed(_)) {
+                requeue = requeue.min(Duration::from_secs(2));
+            } else if conditions::is_true(&next.conditions, condition::READY) {
+                if let Some(rec) = sh.failovers.finish(&k, Instant::now()) {
+                    sh.metrics.failover(&rec);
+                    let note = format!(
+                        "the address now reaches {} on {} ({} ms)",
+                        next.leader.as_ref().map(|l| l.pod.as_str()).unwrap_or("?"),
+                        rec.to,
+                        rec.duration_millis
+                    );
+                    info!(node = %rec.to, duration_ms = rec.duration_millis, "failover completed");
+                    next.last_failover = Some(rec);
+                    publish(
+                        sh,
+                        &vip,
+                        EventType::Normal,
+                        "FailoverCompleted",
+                        "Failover",
+                        note,
+                    )
+                    .await;
+                }
+            }
+            w.write(&mut cur, next).await?;
+        } else {
+            let (timed_out, remaining) = announce_wait(&cur, sh.settings.announce_timeout);
+            let mut next = cur.clone();
+            derive_conditions(
+                &mut next,
+                &nodes,
+                &facts(sh, gen, &ts, None, timed_out, DataPath::NotChecked),
+            );
+            w.write(&mut cur, next).await?;
+            requeue = requeue.min(remaining.max(Duration::from_millis(500)));
+        }
+    }
+
+    // Re-check when the lock would go stale without a renewal event.
+    if let (Decision::Confirmed(_), Some(l), false) = (&decision, &g.lock, replica) {
+        let ttl = Duration::from_secs(
+            l.record
+                .ttl_secs(g.config.ttl.unwrap_or(crate::patroni::DEFAULT_TTL_SECS)),
+        );
+        requeue = requeue.min(ttl.saturating_sub(l.age) + Duration::from_millis(100));
+    }
+    Ok(Action::requeue(requeue))
+}
+
+fn facts<'a>(
+    sh: &Shared,
+    generation: Option<i64>,
+    now: &'a str,
+    cloud_error: Option<(&'a str, String)>,
+    announce_timed_out: bool,
+    data_path: DataPath,
+) -> Facts<'a> {
+    Facts {
+        now,
+        generation,
+        no_cloud: sh.provider.l2_only(),
+        cloud_error,
+        announce_timed_out,
+        data_path,
+    }
+}
+
+/// (timed out, time left) of the wait for the agent, measured from `cloud.assignedAt`.
+pub fn announce_wait(st: &PostgresVipStatus, timeout: Duration) -> (bool, Duration) {
+    let at = st
+        .cloud
+        .as_ref()
+        .and_then(|c| c.assigned_at.as_deref())
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok());
+    let Some(at) = at else {
+        return (false, timeout);
+    };
+    let waited = (chrono::Utc::now() - at.with_timezone(&chrono::Utc))
+        .to_std()
+        .unwrap_or_default();
+    (waited >= timeout, timeout.saturating_sub(waited))
+}
+
+async fn verify(
+    sh: &Shared,
+    vip: &PostgresVip,
+    st: &PostgresVipStatus,
+    address: std::net::IpAddr,
+    client: Option<&reqwest::Client>,
+) -> DataPath {
+    if !sh.settings.verify_data_path {
+        return DataPath::Disabled;
+    }
+    let (scheme, port, _) = endpoint_of(&vip.spec);
+    let u = url(scheme, address, port, &verify_path(&vip.spec));
+    let Some(client) = client else {
+        return DataPath::Failed(format!(
+            "GET {u}: no usable HTTP client (check restApi.caSecretRef)"
+        ));
+    };
+    let outcome = sh.prober.get(client, &u, sh.prober.timeout).await;
+    let expected = st.leader.as_ref().map(|l| l.pod.as_str()).unwrap_or("");
+    judge_data_path(&outcome, expected, &u)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,439 @@
+//! Reconcile-level tests: one pass of [`apply`] against a fake API server, fake Patroni members
+//! and a fake VIP endpoint, all on loopback addresses (127.0.0.0/8), with the in-memory cloud.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode};
+use axum::response::IntoResponse;
+use axum::Router;
+use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Node, NodeSpec, Pod, PodSpec, PodStatus};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::core::PartialObjectMeta;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::watcher;
+use pgvip_api::{
+    condition, NodeReport, OciProvider, PatroniSource, PostgresVip, PostgresVipSpec,
+    PostgresVipStatus, ProviderSpec, RestApiSpec,
+};
+
+use super::*;
+use crate::backoff::Backoffs;
+use crate::cloud::fake::{Call, FakeCloud};
+use crate::lease::Leadership;
+use crate::metrics::Metrics;
+use crate::probe::Prober;
+use crate::watch::Stores;
+
+type Patches = Arc<Mutex<Vec<serde_json::Value>>>;
+
+#[derive(Clone)]
+struct ApiState {
+    vip: Arc<Mutex<serde_json::Value>>,
+    patches: Patches,
+    events: Arc<Mutex<Vec<String>>>,
+}
+
+async fn fake_api(State(s): State<ApiState>, req: Request) -> impl IntoResponse {
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let bytes = axum::body::to_bytes(req.into_body(), 1 << 20)
+        .await
+        .unwrap_or_default();
+    let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    if method == Method::PATCH && path.ends_with("/postgresvips/orders-rw/status") {
+        s.patches.lock().unwrap().push(body.clone());
+        let mut vip = s.vip.lock().unwrap();
+        let rv: u64 = vip["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap_or("1")
+            .parse()
+            .unwrap_or(1);
+        vip["metadata"]["resourceVersion"] = serde_json::Value::String((rv + 1).to_string());
+        vip["status"] = body["status"].clone();
+        return (StatusCode::OK, axum::Json(vip.clone())).into_response();
+    }
+    if method == Method::POST && path.contains("/events") {
+        s.events
+            .lock()
+            .unwrap()
+            .push(body["reason"].as_str().unwrap_or("").to_string());
+        return (StatusCode::CREATED, axum::Json(body)).into_response();
+    }
+    (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"kind":"Status","apiVersion":"v1","status":"Failure","code":404,"reason":"NotFound","message":"not found"}))).into_response()
+}
+
+async fn serve(addr: SocketAddr, app: Router) -> SocketAddr {
+    let l = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let a = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    a
+}
+
+fn patroni_app(primary: Option<&'static str>, name: &'static str) -> Router {
+    let role = if primary.is_some() {
+        "primary"
+    } else {
+        "replica"
+    };
+    let code = if primary.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    Router::new().route(
+        "/primary",
+        axum::routing::get(move || async move {
+            (code, format!(r#"{{"state":"running","role":"{role}","patroni":{{"version":"4.0.4","scope":"orders","name":"{name}"}}}}"#))
+        }),
+    )
+}
+
+fn meta(ns: &str, name: &str) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.into()),
+        namespace: Some(ns.into()),
+        resource_version: Some("1".into()),
+        ..ObjectMeta::default()
+    }
+}
+
+fn ready_store<K>(objs: Vec<K>) -> Store<K>
+where
+    K: kube::Resource + Clone + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+{
+    let (store, mut w) = reflector::store::<K>();
+    w.apply_watcher_event(&watcher::Event::Init);
+    for o in objs {
+        w.apply_watcher_event(&watcher::Event::InitApply(o));
+    }
+    w.apply_watcher_event(&watcher::Event::InitDone);
+    store
+}
+
+fn pod(name: &str, ip: &str, node: &str) -> Pod {
+    Pod {
+        metadata: ObjectMeta {
+            labels: Some([("cluster-name".to_string(), "orders".to_string())].into()),
+            ..meta("db", name)
+        },
+        spec: Some(PodSpec {
+            node_name: Some(node.into()),
+            ..PodSpec::default()
+        }),
+        status: Some(PodStatus {
+            pod_ip: Some(ip.into()),
+            ..PodStatus::default()
+        }),
+    }
+}
+
+fn node(name: &str) -> Node {
+    Node {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..ObjectMeta::default()
+        },
+        spec: Some(NodeSpec {
+            provider_id: Some(format!("ocid1.instance.oc1..{name}")),
+            ..NodeSpec::default()
+        }),
+        status: None,
+    }
+}
+
+struct Rig {
+    ctx: Context,
+    api: Api<PostgresVip>,
+    cloud: Arc<FakeCloud>,
+    patches: Patches,
+    events: Arc<Mutex<Vec<String>>>,
+    vip: PostgresVip,
+}
+
+async fn rig() -> Rig {
+    // Members and VIP share one port on different loopback addresses, like pods on 8008.
+    let leader = serve(
+        "127.0.0.11:0".parse().unwrap(),
+        patroni_app(Some("x"), "orders-1"),
+    )
+    .await;
+    let port = leader.port();
+    serve(
+        SocketAddr::new("127.0.0.12".parse().unwrap(), port),
+        patroni_app(None, "orders-2"),
+    )
+    .await;
+    serve(
+        SocketAddr::new("127.0.0.100".parse().unwrap(), port),
+        patroni_app(Some("x"), "orders-1"),
+    )
+    .await;
+
+    let mut vip = PostgresVip::new(
+        "orders-rw",
+        PostgresVipSpec {
+            address: "127.0.0.100".into(),
+            role: Default::default(),
+            patroni: Some(PatroniSource {
+                scope: "orders".into(),
+                use_endpoints: false,
+                pod_selector: None,
+                rest_api: RestApiSpec {
+                    port,
+                    ..RestApiSpec::default()
+                },
+            }),
+            labels: None,
+            provider: ProviderSpec {
+                oci: Some(OciProvider {
+                    subnet_id: "ocid1.subnet.oc1.x.y".into(),
+                }),
+            },
+            announce: Default::default(),
+        },
+    );
+    vip.metadata = ObjectMeta {
+        generation: Some(1),
+        ..meta("db", "orders-rw")
+    };
+
+    let patches: Patches = Arc::default();
+    let events: Arc<Mutex<Vec<String>>> = Arc::default();
+    let st = ApiState {
+        vip: Arc::new(Mutex::new(serde_json::to_value(&vip).unwrap())),
+        patches: patches.clone(),
+        events: events.clone(),
+    };
+    let api_addr = serve(
+        "127.0.0.1:0".parse().unwrap(),
+        Router::new().fallback(fake_api).with_state(st),
+    )
+    .await;
+    let cfg = kube::Config::new(format!("http://{api_addr}").parse().unwrap());
+    let client = kube::Client::try_from(cfg).unwrap();
+
+    let lock = PartialObjectMeta::<ConfigMap> {
+        metadata: ObjectMeta {
+            annotations: Some(BTreeMap::from([
+                ("leader".to_string(), "orders-1".to_string()),
+                ("renewTime".to_string(), "r1".to_string()),
+            ])),
+            ..meta("db", "orders-leader")
+        },
+        ..PartialObjectMeta::default()
+    };
+    let stores = Stores {
+        vips: ready_store(vec![vip.clone()]),
+        configmaps: ready_store(vec![lock]),
+        endpoints: ready_store::<PartialObjectMeta<Endpoints>>(vec![]),
+        pods: ready_store(vec![
+            pod("orders-1", "127.0.0.11", "node-1"),
+            pod("orders-2", "127.0.0.12", "node-2"),
+        ]),
+        nodes: ready_store(vec![node("node-1"), node("node-2")]),
+    };
+    let cloud = Arc::new(FakeCloud::new());
+    let shared = Shared {
+        client: client.clone(),
+        provider: cloud.clone(),
+        prober: Prober::new(Duration::from_secs(2), Duration::from_millis(500)).unwrap(),
+        metrics: Metrics::default(),
+        recorder: Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "pgvip-controller".into(),
+                instance: None,
+            },
+        ),
+        leadership: Leadership::always(),
+        settings: Settings {
+            announce_timeout: Duration::from_secs(15),
+            verify_data_path: true,
+            resync: Duration::from_secs(30),
+        },
+        locks: Default::default(),
+        failovers: Default::default(),
+        backoffs: Backoffs::new(Duration::from_millis(500), Duration::from_secs(60)),
+        writes: Default::default(),
+    };
+    Rig {
+        ctx: Context {
+            shared: Arc::new(shared),
+            stores,
+        },
+        api: Api::namespaced(client, "db"),
+        cloud,
+        patches,
+        events,
+        vip,
+    }
+}
+
+fn status_of(patch: &serde_json::Value) -> PostgresVipStatus {
+    serde_json::from_value(patch["status"].clone()).unwrap()
+}
+
+#[tokio::test]
+async fn first_pass_publishes_decision_then_moves_then_waits_for_the_agent() {
+    let r = rig().await;
+    let action = apply(Arc::new(r.vip.clone()), &r.ctx, &r.api)
+        .await
+        .unwrap();
+    let patches = r.patches.lock().unwrap().clone();
+    assert!(patches.len() >= 2, "{patches:#?}");
+    for p in &patches {
+        assert!(
+            p["status"].get("nodes").is_none(),
+            "the controller never sends nodes: {p}"
+        );
+    }
+    // 1st write: leader + desiredNode, before any cloud call result is recorded.
+    let first = status_of(&patches[0]);
+    assert_eq!(first.desired_node.as_deref(), Some("node-1"));
+    assert_eq!(
+        first.leader.as_ref().map(|l| l.pod.as_str()),
+        Some("orders-1")
+    );
+    assert_eq!(first.assigned_node, None);
+    // 2nd write: the assignment with a fresh millisecond timestamp.
+    let second = status_of(&patches[1]);
+    assert_eq!(second.assigned_node.as_deref(), Some("node-1"));
+    let cloud = second.cloud.unwrap();
+    assert_eq!(
+        cloud.vnic_id,
+        Some(FakeCloud::vnic_of("ocid1.instance.oc1..node-1"))
+    );
+    assert!(cloud.created_by_pgvip);
+    let at = cloud.assigned_at.unwrap();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(&at).is_ok()
+            && at.len() == "2025-01-01T00:00:00.000Z".len(),
+        "{at}"
+    );
+    assert_eq!(
+        r.cloud.calls(),
+        vec![Call::Ensure(
+            "127.0.0.100".parse::<IpAddr>().unwrap(),
+            "ocid1.instance.oc1..node-1".into()
+        )]
+    );
+    // Waiting for the agent: AddressConfigured False, re-check soon.
+    let last = status_of(patches.last().unwrap());
+    let c = conditions::get(&last.conditions, condition::ADDRESS_CONFIGURED).unwrap();
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str()),
+        ("False", reason::WAITING_FOR_AGENT)
+    );
+    assert_ne!(action, Action::await_change());
+    assert!(r
+        .events
+        .lock()
+        .unwrap()
+        .contains(&"FailoverStarted".to_string()));
+}
+
+#[tokio::test]
+async fn agent_report_leads_to_verified_ready_and_last_failover() {
+    let r = rig().await;
+    apply(Arc::new(r.vip.clone()), &r.ctx, &r.api)
+        .await
+        .unwrap();
+    let written = status_of(r.patches.lock().unwrap().last().unwrap());
+    let at = written.cloud.as_ref().unwrap().assigned_at.clone().unwrap();
+    // The agent on node-1 reports; the watch delivers the object with its entry.
+    let mut vip = r.vip.clone();
+    vip.metadata.resource_version = Some("99".into());
+    vip.status = Some(PostgresVipStatus {
+        nodes: vec![NodeReport {
+            node: "node-1".into(),
+            address_configured: true,
+            announced_for: Some(at),
+            updated_at: "x".into(),
+            ..NodeReport::default()
+        }],
+        ..written
+    });
+    let calls_before = r.cloud.calls().len();
+    apply(Arc::new(vip), &r.ctx, &r.api).await.unwrap();
+    assert_eq!(
+        r.cloud.calls().len(),
+        calls_before,
+        "no second cloud call for the same assignment"
+    );
+    let last = status_of(r.patches.lock().unwrap().last().unwrap());
+    for t in [
+        condition::LEADER_CONFIRMED,
+        condition::CLOUD_ASSIGNED,
+        condition::ADDRESS_CONFIGURED,
+        condition::DATA_PATH_VERIFIED,
+        condition::READY,
+    ] {
+        assert_eq!(
+            conditions::get(&last.conditions, t).map(|c| c.status.as_str()),
+            Some("True"),
+            "{t}: {:?}",
+            last.conditions
+        );
+    }
+    let lf = last.last_failover.expect("lastFailover recorded");
+    assert_eq!((lf.from, lf.to.as_str()), (None, "node-1"));
+    assert!(r
+        .events
+        .lock()
+        .unwrap()
+        .contains(&"FailoverCompleted".to_string()));
+}
+
+#[tokio::test]
+async fn cloud_failure_sets_condition_and_errors_for_backoff() {
+    let r = rig().await;
+    r.cloud.fail_next("permission", false);
+    let err = apply(Arc::new(r.vip.clone()), &r.ctx, &r.api)
+        .await
+        .unwrap_err();
+    assert_eq!(err.category(), "permission");
+    let last = status_of(r.patches.lock().unwrap().last().unwrap());
+    assert_eq!(
+        last.desired_node.as_deref(),
+        Some("node-1"),
+        "the decision stays published"
+    );
+    let c = conditions::get(&last.conditions, condition::CLOUD_ASSIGNED).unwrap();
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str()),
+        ("False", reason::CLOUD_MOVE_FAILED)
+    );
+    assert!(r
+        .events
+        .lock()
+        .unwrap()
+        .contains(&"CloudMoveFailed".to_string()));
+}
+
+#[test]
+fn announce_wait_counts_from_assigned_at() {
+    let mut st = PostgresVipStatus::default();
+    assert_eq!(
+        announce_wait(&st, Duration::from_secs(15)),
+        (false, Duration::from_secs(15))
+    );
+    let old = (chrono::Utc::now() - chrono::Duration::seconds(20))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    st.cloud = Some(pgvip_api::CloudStatus {
+        assigned_at: Some(old),
+        ..Default::default()
+    });
+    assert!(announce_wait(&st, Duration::from_secs(15)).0);
+    let fresh = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    st.cloud = Some(pgvip_api::CloudStatus {
+        assigned_at: Some(fresh),
+        ..Default::default()
+    });
+    let (out, left) = announce_wait(&st, Duration::from_secs(15));
+    assert!(!out && left > Duration::from_secs(13));
+}

@@ -1,0 +1,395 @@
+//! The controller's part of `PostgresVip.status`: pure transitions and the server-side-apply
+//! body, plus the one function that sends it.
+//!
+//! Data flow: the reconciler starts from the object's current status, applies a [`Decision`]
+//! ([`with_decision`]), a cloud assignment ([`with_assignment`]) and the observed facts
+//! ([`derive_conditions`]), and sends the result with [`apply`] only when it differs from what
+//! is stored. The body never contains `nodes`: those entries belong to the node-agents.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use kube::api::{Api, Patch, PatchParams};
+use pgvip_api::{
+    condition, CloudStatus, LeaderStatus, PostgresVip, PostgresVipStatus, CONTROLLER_MANAGER,
+};
+
+use crate::cloud::CloudAssignment;
+use crate::conditions::{self, reason, FALSE, TRUE, UNKNOWN};
+use crate::decide::Decision;
+
+/// The controller-owned view of a status: everything except `nodes`.
+pub fn controller_view(status: &PostgresVipStatus) -> PostgresVipStatus {
+    PostgresVipStatus {
+        nodes: Vec::new(),
+        ..status.clone()
+    }
+}
+
+/// True when applying `next` would change what the controller owns in `current`.
+pub fn differs(current: Option<&PostgresVipStatus>, next: &PostgresVipStatus) -> bool {
+    let cur = current.map(controller_view).unwrap_or_default();
+    cur != controller_view(next)
+}
+
+/// The server-side-apply body for `/status`. Fields the controller leaves out are released
+/// (an absent `desiredNode` is removed); `nodes` is never included.
+pub fn patch_body(status: &PostgresVipStatus) -> Result<serde_json::Value, serde_json::Error> {
+    let mut st = serde_json::to_value(controller_view(status))?;
+    if let Some(obj) = st.as_object_mut() {
+        obj.remove("nodes");
+    }
+    Ok(serde_json::json!({
+        "apiVersion": "pgvip.dev/v1alpha1",
+        "kind": "PostgresVip",
+        "status": st,
+    }))
+}
+
+/// Applies the controller's status with server-side apply under [`CONTROLLER_MANAGER`];
+/// returns the object's new `resourceVersion`.
+pub async fn apply(
+    api: &Api<PostgresVip>,
+    name: &str,
+    status: &PostgresVipStatus,
+) -> crate::Result<Option<String>> {
+    let body = patch_body(status)?;
+    let pp = PatchParams::apply(CONTROLLER_MANAGER).force();
+    let o = api.patch_status(name, &pp, &Patch::Apply(&body)).await?;
+    Ok(o.metadata.resource_version)
+}
+
+#[derive(Debug)]
+struct Written {
+    stale: Vec<String>,
+    status: PostgresVipStatus,
+}
+
+/// The last status this controller wrote per VIP. A reconcile can run on a store snapshot
+/// older than its own last write (another trigger fired before the watch delivered the write);
+/// it then starts from what was written, so it neither redoes a cloud move nor issues a second
+/// `assignedAt` for the same move.
+#[derive(Debug, Default)]
+pub struct WriteCache {
+    inner: Mutex<HashMap<String, Written>>,
+}
+
+impl WriteCache {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Written>> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The status to start from: the snapshot's, or the cached one when the snapshot's
+    /// `resourceVersion` predates this controller's last write. Agent entries (`nodes`) always
+    /// come from the snapshot.
+    pub fn base(
+        &self,
+        key: &str,
+        snapshot_rv: Option<&str>,
+        snapshot: &PostgresVipStatus,
+    ) -> PostgresVipStatus {
+        let mut m = self.map();
+        match (m.get(key), snapshot_rv) {
+            (Some(w), Some(rv)) if w.stale.iter().any(|s| s == rv) => PostgresVipStatus {
+                nodes: snapshot.nodes.clone(),
+                ..w.status.clone()
+            },
+            _ => {
+                m.remove(key);
+                snapshot.clone()
+            }
+        }
+    }
+
+    /// Records a write of `status` made on top of `before_rv`.
+    pub fn record(&self, key: &str, before_rv: Option<String>, status: &PostgresVipStatus) {
+        let mut m = self.map();
+        let w = m.entry(key.to_string()).or_insert_with(|| Written {
+            stale: Vec::new(),
+            status: PostgresVipStatus::default(),
+        });
+        if let Some(rv) = before_rv {
+            w.stale.push(rv);
+            if w.stale.len() > 16 {
+                w.stale.remove(0);
+            }
+        }
+        w.status = controller_view(status);
+    }
+
+    /// Forgets `key` (deleted VIP).
+    pub fn forget(&self, key: &str) {
+        self.map().remove(key);
+    }
+}
+
+/// The status after a decision: a confirmed member sets `leader` and `desiredNode` together; no
+/// confirmed member clears both (fail closed); a hold keeps them.
+pub fn with_decision(
+    prev: &PostgresVipStatus,
+    decision: &Decision,
+    replica: bool,
+    generation: Option<i64>,
+    now: &str,
+) -> PostgresVipStatus {
+    let mut st = controller_view(prev);
+    st.observed_generation = generation;
+    match decision {
+        Decision::Confirmed(m) => {
+            st.leader = Some(LeaderStatus {
+                pod: m.pod.clone(),
+                node: m.node.clone(),
+                pod_ip: m.pod_ip.to_string(),
+            });
+            st.desired_node = Some(m.node.clone());
+            let (r, what) = if replica {
+                (reason::REPLICA_CONFIRMED, "healthy replica")
+            } else {
+                (reason::LEADER_CONFIRMED, "confirmed primary")
+            };
+            let msg = format!("{} on node {} is the {what}", m.pod, m.node);
+            conditions::set(
+                &mut st.conditions,
+                condition::LEADER_CONFIRMED,
+                TRUE,
+                r,
+                &msg,
+                generation,
+                now,
+            );
+        }
+        Decision::Hold { reason, message } => {
+            let keep = conditions::get(&st.conditions, condition::LEADER_CONFIRMED)
+                .map(|c| c.status.clone())
+                .unwrap_or_else(|| UNKNOWN.to_string());
+            conditions::set(
+                &mut st.conditions,
+                condition::LEADER_CONFIRMED,
+                &keep,
+                reason,
+                message,
+                generation,
+                now,
+            );
+        }
+        Decision::Unconfirmed { reason, message } => {
+            st.leader = None;
+            st.desired_node = None;
+            conditions::set(
+                &mut st.conditions,
+                condition::LEADER_CONFIRMED,
+                FALSE,
+                reason,
+                message,
+                generation,
+                now,
+            );
+        }
+    }
+    st
+}
+
+/// True when the address must be (re)assigned in the cloud to `desiredNode`.
+pub fn needs_cloud_move(st: &PostgresVipStatus) -> bool {
+    match &st.desired_node {
+        None => false,
+        Some(d) => {
+            st.assigned_node.as_ref() != Some(d)
+                || st
+                    .cloud
+                    .as_ref()
+                    .and_then(|c| c.assigned_at.as_ref())
+                    .is_none()
+        }
+    }
+}
+
+/// The status after the cloud confirmed `node` holds the address; `assigned_at` is a fresh
+/// RFC 3339 millisecond timestamp, so the agent announces once for this move.
+pub fn with_assignment(
+    prev: &PostgresVipStatus,
+    node: &str,
+    a: &CloudAssignment,
+    assigned_at: &str,
+) -> PostgresVipStatus {
+    let mut st = controller_view(prev);
+    let prev_cloud = st.cloud.clone().unwrap_or_default();
+    let same_object = a.private_ip_id.is_some() && prev_cloud.private_ip_id == a.private_ip_id;
+    st.assigned_node = Some(node.to_string());
+    st.cloud = Some(CloudStatus {
+        vnic_id: a.vnic_id.clone(),
+        private_ip_id: a.private_ip_id.clone(),
+        created_by_pgvip: a.created || (same_object && prev_cloud.created_by_pgvip),
+        assigned_at: Some(assigned_at.to_string()),
+    });
+    st
+}
+
+/// Outcome of the data-path check in this reconcile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DataPath {
+    /// Not checked in this pass; keep what is recorded.
+    NotChecked,
+    /// Verification switched off by configuration.
+    Disabled,
+    /// A request through the VIP reached the expected member.
+    Verified,
+    /// It did not; the text says why.
+    Failed(String),
+}
+
+/// Facts observed in this reconcile that the conditions are derived from.
+#[derive(Clone, Debug)]
+pub struct Facts<'a> {
+    /// Now, RFC 3339.
+    pub now: &'a str,
+    /// `metadata.generation`.
+    pub generation: Option<i64>,
+    /// L2-only mode (`--cloud-provider none`).
+    pub no_cloud: bool,
+    /// The cloud move failed in this pass: (category, message).
+    pub cloud_error: Option<(&'a str, String)>,
+    /// The agent has not reported within the announce timeout.
+    pub announce_timed_out: bool,
+    /// Data-path check result.
+    pub data_path: DataPath,
+}
+
+/// True when the desired node's agent reports the address configured and announced for the
+/// current assignment.
+pub fn announced(st: &PostgresVipStatus, nodes: &[pgvip_api::NodeReport]) -> bool {
+    let (Some(d), Some(at)) = (
+        &st.desired_node,
+        st.cloud.as_ref().and_then(|c| c.assigned_at.as_ref()),
+    ) else {
+        return false;
+    };
+    st.assigned_node.as_ref() == Some(d)
+        && nodes
+            .iter()
+            .any(|n| &n.node == d && n.address_configured && n.announced_for.as_ref() == Some(at))
+}
+
+/// Recomputes CloudAssigned, AddressConfigured, DataPathVerified and Ready. `nodes` are the
+/// agents' reports from the stored object.
+pub fn derive_conditions(
+    st: &mut PostgresVipStatus,
+    nodes: &[pgvip_api::NodeReport],
+    f: &Facts<'_>,
+) {
+    let (g, now) = (f.generation, f.now);
+    let assigned_at = st.cloud.as_ref().and_then(|c| c.assigned_at.clone());
+    let cloud_ok = st.desired_node.is_some() && !needs_cloud_move(st);
+    let (cs, cr, cm) = match (&st.desired_node, &f.cloud_error) {
+        (None, _) => (
+            FALSE,
+            reason::NO_DESIRED_NODE,
+            match &st.assigned_node {
+                Some(a) => format!("no confirmed member; the cloud assignment stays on {a} and no node configures the address"),
+                None => "no confirmed member; nothing is assigned".to_string(),
+            },
+        ),
+        (Some(d), Some((cat, msg))) => (FALSE, reason::CLOUD_MOVE_FAILED, format!("moving the address to {d} failed ({cat}): {msg}")),
+        (Some(d), None) if cloud_ok && f.no_cloud => (TRUE, reason::NO_CLOUD, format!("L2-only mode: {d} takes the address without a cloud call")),
+        (Some(d), None) if cloud_ok => (
+            TRUE,
+            reason::ASSIGNED,
+            format!(
+                "the cloud assigns the address to VNIC {} of node {d}",
+                st.cloud.as_ref().and_then(|c| c.vnic_id.as_deref()).unwrap_or("?")
+            ),
+        ),
+        (Some(d), None) => (FALSE, reason::MOVE_PENDING, format!("the address is not yet assigned to {d} in the cloud")),
+    };
+    conditions::set(
+        &mut st.conditions,
+        condition::CLOUD_ASSIGNED,
+        cs,
+        cr,
+        &cm,
+        g,
+        now,
+    );
+
+    let report = st
+        .desired_node
+        .as_ref()
+        .and_then(|d| nodes.iter().find(|n| &n.node == d));
+    let (as_, ar, am) = match &st.desired_node {
+        None => (FALSE, reason::NO_DESIRED_NODE, "no node may hold the address; agents remove it".to_string()),
+        Some(d) if !cloud_ok => (FALSE, reason::NOT_YET, format!("waiting for the cloud assignment to {d}")),
+        Some(d) if announced(st, nodes) => (TRUE, reason::ANNOUNCED, format!("the node-agent on {d} configured and announced the address")),
+        Some(d) => match report.and_then(|r| r.last_error.clone()) {
+            Some(e) => (FALSE, reason::AGENT_ERROR, format!("the node-agent on {d} reports: {e}")),
+            None if f.announce_timed_out => (
+                FALSE,
+                reason::AGENT_TIMEOUT,
+                format!(
+                    "the node-agent on {d} has not reported the address announced for assignment {}; \
+                     check the pgvip-node-agent pod on {d}",
+                    assigned_at.as_deref().unwrap_or("?")
+                ),
+            ),
+            None => (FALSE, reason::WAITING_FOR_AGENT, format!("waiting for the node-agent on {d} to configure and announce the address")),
+        },
+    };
+    conditions::set(
+        &mut st.conditions,
+        condition::ADDRESS_CONFIGURED,
+        as_,
+        ar,
+        &am,
+        g,
+        now,
+    );
+
+    let addr_ok = as_ == TRUE;
+    let verified = |s: &PostgresVipStatus| {
+        conditions::get(&s.conditions, condition::DATA_PATH_VERIFIED).cloned()
+    };
+    let (ds, dr, dm) = match (&f.data_path, addr_ok) {
+        (_, false) => (
+            FALSE,
+            reason::NOT_YET.to_string(),
+            "waiting for the address to be configured".to_string(),
+        ),
+        (DataPath::Disabled, true) => (
+            TRUE,
+            reason::VERIFICATION_DISABLED.to_string(),
+            "data-path verification is disabled".to_string(),
+        ),
+        (DataPath::Verified, true) => (
+            TRUE,
+            reason::VERIFIED.to_string(),
+            "a request through the VIP reached the expected member".to_string(),
+        ),
+        (DataPath::Failed(why), true) => {
+            (FALSE, reason::VERIFICATION_FAILED.to_string(), why.clone())
+        }
+        (DataPath::NotChecked, true) => match verified(st) {
+            Some(c) => (
+                if c.status == TRUE { TRUE } else { FALSE },
+                c.reason,
+                c.message,
+            ),
+            None => (
+                UNKNOWN,
+                reason::NOT_YET.to_string(),
+                "not verified yet".to_string(),
+            ),
+        },
+    };
+    conditions::set(
+        &mut st.conditions,
+        condition::DATA_PATH_VERIFIED,
+        ds,
+        &dr,
+        &dm,
+        g,
+        now,
+    );
+    conditions::summarise_ready(&mut st.conditions, g, now);
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,430 @@
+//! Status transitions and patch bodies.
+
+use pgvip_api::{condition, NodeReport, PostgresVipStatus};
+
+use super::*;
+use crate::cloud::CloudAssignment;
+use crate::conditions::{self, reason};
+use crate::decide::{Decision, Member};
+
+fn member(node: &str) -> Decision {
+    Decision::Confirmed(Member {
+        pod: format!("pg-{node}"),
+        node: node.into(),
+        pod_ip: "10.0.10.7".parse().unwrap(),
+        provider_id: Some(format!("ocid1.instance..{node}")),
+    })
+}
+
+fn report(node: &str, configured: bool, announced_for: Option<&str>) -> NodeReport {
+    NodeReport {
+        node: node.into(),
+        address_configured: configured,
+        announced_for: announced_for.map(str::to_string),
+        updated_at: "2025-01-01T00:00:00Z".into(),
+        ..NodeReport::default()
+    }
+}
+
+fn facts(now: &str) -> Facts<'_> {
+    Facts {
+        now,
+        generation: Some(3),
+        no_cloud: false,
+        cloud_error: None,
+        announce_timed_out: false,
+        data_path: DataPath::NotChecked,
+    }
+}
+
+fn cond<'a>(st: &'a PostgresVipStatus, t: &str) -> &'a pgvip_api::Condition {
+    conditions::get(&st.conditions, t).unwrap_or_else(|| panic!("no {t}"))
+}
+
+fn assignment(vnic: &str, id: &str, created: bool) -> CloudAssignment {
+    CloudAssignment {
+        vnic_id: Some(vnic.into()),
+        private_ip_id: Some(id.into()),
+        created,
+        changed: true,
+        opc_request_ids: vec![],
+    }
+}
+
+#[test]
+fn patch_body_never_contains_nodes() {
+    let st = PostgresVipStatus {
+        desired_node: Some("n1".into()),
+        nodes: vec![report("n1", true, Some("t"))],
+        ..PostgresVipStatus::default()
+    };
+    let body = patch_body(&st).unwrap();
+    assert_eq!(body["apiVersion"], "pgvip.dev/v1alpha1");
+    assert_eq!(body["kind"], "PostgresVip");
+    assert_eq!(body["status"]["desiredNode"], "n1");
+    assert!(body["status"].get("nodes").is_none(), "{body}");
+    let text = serde_json::to_string(&body).unwrap();
+    assert!(!text.contains("\"nodes\""), "{text}");
+}
+
+#[test]
+fn fail_closed_body_omits_desired_node_and_leader() {
+    let prev = with_decision(
+        &PostgresVipStatus::default(),
+        &member("n1"),
+        false,
+        Some(1),
+        "t0",
+    );
+    let lost = Decision::Unconfirmed {
+        reason: reason::LEADER_LOCK_STALE,
+        message: "stale".into(),
+    };
+    let st = with_decision(&prev, &lost, false, Some(1), "t1");
+    let body = patch_body(&st).unwrap();
+    assert!(
+        body["status"].get("desiredNode").is_none(),
+        "SSA drops the field when omitted: {body}"
+    );
+    assert!(body["status"].get("leader").is_none());
+    assert_eq!(cond(&st, condition::LEADER_CONFIRMED).status, "False");
+    assert_eq!(
+        cond(&st, condition::LEADER_CONFIRMED).last_transition_time,
+        "t1"
+    );
+}
+
+#[test]
+fn decision_sets_leader_and_desired_node_together() {
+    let st = with_decision(
+        &PostgresVipStatus::default(),
+        &member("n2"),
+        false,
+        Some(4),
+        "t0",
+    );
+    assert_eq!(st.desired_node.as_deref(), Some("n2"));
+    let l = st.leader.as_ref().unwrap();
+    assert_eq!(
+        (l.pod.as_str(), l.node.as_str(), l.pod_ip.as_str()),
+        ("pg-n2", "n2", "10.0.10.7")
+    );
+    assert_eq!(st.observed_generation, Some(4));
+    let c = cond(&st, condition::LEADER_CONFIRMED);
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str()),
+        ("True", reason::LEADER_CONFIRMED)
+    );
+}
+
+#[test]
+fn hold_keeps_everything_but_the_reason() {
+    let prev = with_decision(
+        &PostgresVipStatus::default(),
+        &member("n1"),
+        false,
+        Some(1),
+        "t0",
+    );
+    let hold = Decision::Hold {
+        reason: reason::CLUSTER_PAUSED,
+        message: "paused".into(),
+    };
+    let st = with_decision(&prev, &hold, false, Some(1), "t5");
+    assert_eq!(st.desired_node.as_deref(), Some("n1"));
+    assert_eq!(st.leader, prev.leader);
+    let c = cond(&st, condition::LEADER_CONFIRMED);
+    assert_eq!(
+        (
+            c.status.as_str(),
+            c.reason.as_str(),
+            c.last_transition_time.as_str()
+        ),
+        ("True", reason::CLUSTER_PAUSED, "t0")
+    );
+}
+
+#[test]
+fn cloud_move_needed_until_assigned_to_desired() {
+    let st = with_decision(
+        &PostgresVipStatus::default(),
+        &member("n1"),
+        false,
+        None,
+        "t",
+    );
+    assert!(needs_cloud_move(&st));
+    let st = with_assignment(
+        &st,
+        "n1",
+        &assignment("vnic1", "pip1", true),
+        "2025-01-01T00:00:00.123Z",
+    );
+    assert!(!needs_cloud_move(&st));
+    let st = with_decision(&st, &member("n2"), false, None, "t");
+    assert!(needs_cloud_move(&st));
+    let none = with_decision(
+        &st,
+        &Decision::Unconfirmed {
+            reason: "x",
+            message: String::new(),
+        },
+        false,
+        None,
+        "t",
+    );
+    assert!(
+        !needs_cloud_move(&none),
+        "no desired node: the assignment stays where it is"
+    );
+    assert_eq!(none.assigned_node.as_deref(), Some("n1"));
+}
+
+#[test]
+fn created_by_pgvip_survives_moves_of_the_same_private_ip() {
+    let st = with_assignment(
+        &PostgresVipStatus::default(),
+        "n1",
+        &assignment("v1", "pip1", true),
+        "a1",
+    );
+    assert!(st.cloud.as_ref().unwrap().created_by_pgvip);
+    let st = with_assignment(&st, "n2", &assignment("v2", "pip1", false), "a2");
+    let c = st.cloud.as_ref().unwrap();
+    assert!(c.created_by_pgvip);
+    assert_eq!(c.assigned_at.as_deref(), Some("a2"));
+    let st = with_assignment(&st, "n3", &assignment("v3", "pip9", false), "a3");
+    assert!(
+        !st.cloud.as_ref().unwrap().created_by_pgvip,
+        "a different, pre-existing private IP is not ours"
+    );
+}
+
+fn assigned(node: &str, at: &str) -> PostgresVipStatus {
+    let st = with_decision(
+        &PostgresVipStatus::default(),
+        &member(node),
+        false,
+        Some(3),
+        "t0",
+    );
+    with_assignment(&st, node, &assignment("vnic", "pip", true), at)
+}
+
+#[test]
+fn announce_requires_matching_assigned_at_and_configured_address() {
+    let st = assigned("n1", "A1");
+    assert!(announced(&st, &[report("n1", true, Some("A1"))]));
+    assert!(
+        !announced(&st, &[report("n1", true, Some("A0"))]),
+        "old announcement"
+    );
+    assert!(
+        !announced(&st, &[report("n1", false, Some("A1"))]),
+        "address removed since"
+    );
+    assert!(
+        !announced(&st, &[report("n2", true, Some("A1"))]),
+        "another node"
+    );
+}
+
+#[test]
+fn conditions_walk_through_a_failover() {
+    // Decision published, cloud pending.
+    let mut st = with_decision(
+        &PostgresVipStatus::default(),
+        &member("n1"),
+        false,
+        Some(3),
+        "t0",
+    );
+    derive_conditions(&mut st, &[], &facts("t0"));
+    assert_eq!(
+        cond(&st, condition::CLOUD_ASSIGNED).reason,
+        reason::MOVE_PENDING
+    );
+    assert_eq!(
+        cond(&st, condition::ADDRESS_CONFIGURED).reason,
+        reason::NOT_YET
+    );
+    assert_eq!(cond(&st, condition::READY).status, "False");
+
+    // Cloud failure.
+    let mut failed = st.clone();
+    let f = Facts {
+        cloud_error: Some(("permission", "add a policy".into())),
+        ..facts("t1")
+    };
+    derive_conditions(&mut failed, &[], &f);
+    let c = cond(&failed, condition::CLOUD_ASSIGNED);
+    assert_eq!(c.reason, reason::CLOUD_MOVE_FAILED);
+    assert!(c.message.contains("permission") && c.message.contains("add a policy"));
+
+    // Assigned, waiting for the agent, then timing out.
+    let mut st = with_assignment(&st, "n1", &assignment("vnic1", "pip", true), "A1");
+    derive_conditions(&mut st, &[], &facts("t2"));
+    assert_eq!(cond(&st, condition::CLOUD_ASSIGNED).status, "True");
+    assert_eq!(
+        cond(&st, condition::ADDRESS_CONFIGURED).reason,
+        reason::WAITING_FOR_AGENT
+    );
+    let mut late = st.clone();
+    derive_conditions(
+        &mut late,
+        &[],
+        &Facts {
+            announce_timed_out: true,
+            ..facts("t3")
+        },
+    );
+    assert_eq!(
+        cond(&late, condition::ADDRESS_CONFIGURED).reason,
+        reason::AGENT_TIMEOUT
+    );
+    let mut err = st.clone();
+    let mut r = report("n1", false, None);
+    r.last_error = Some("interface ens5 not found".into());
+    derive_conditions(&mut err, &[r], &facts("t3"));
+    assert_eq!(
+        cond(&err, condition::ADDRESS_CONFIGURED).reason,
+        reason::AGENT_ERROR
+    );
+
+    // Agent reports, data path verified: Ready.
+    let nodes = [report("n1", true, Some("A1"))];
+    derive_conditions(
+        &mut st,
+        &nodes,
+        &Facts {
+            data_path: DataPath::Verified,
+            ..facts("t4")
+        },
+    );
+    for t in [
+        condition::CLOUD_ASSIGNED,
+        condition::ADDRESS_CONFIGURED,
+        condition::DATA_PATH_VERIFIED,
+        condition::READY,
+    ] {
+        assert_eq!(cond(&st, t).status, "True", "{t}");
+    }
+    let ready_since = cond(&st, condition::READY).last_transition_time.clone();
+    assert_eq!(ready_since, "t4");
+
+    // A later pass that does not re-check keeps the verification and its transition time.
+    derive_conditions(&mut st, &nodes, &facts("t9"));
+    assert_eq!(cond(&st, condition::DATA_PATH_VERIFIED).status, "True");
+    assert_eq!(
+        cond(&st, condition::READY).last_transition_time,
+        ready_since
+    );
+
+    // Verification fails: DataPathVerified and Ready go False.
+    derive_conditions(
+        &mut st,
+        &nodes,
+        &Facts {
+            data_path: DataPath::Failed("reached pg-n0".into()),
+            ..facts("t10")
+        },
+    );
+    assert_eq!(
+        cond(&st, condition::DATA_PATH_VERIFIED).reason,
+        reason::VERIFICATION_FAILED
+    );
+    assert_eq!(cond(&st, condition::READY).status, "False");
+}
+
+#[test]
+fn l2_only_mode_reports_no_cloud() {
+    let st = with_decision(
+        &PostgresVipStatus::default(),
+        &member("n1"),
+        false,
+        None,
+        "t",
+    );
+    let mut st = with_assignment(&st, "n1", &CloudAssignment::default(), "A1");
+    derive_conditions(
+        &mut st,
+        &[],
+        &Facts {
+            no_cloud: true,
+            ..facts("t")
+        },
+    );
+    let c = cond(&st, condition::CLOUD_ASSIGNED);
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str()),
+        ("True", reason::NO_CLOUD)
+    );
+}
+
+#[test]
+fn no_desired_node_fails_closed_everywhere() {
+    let prev = assigned("n1", "A1");
+    let mut st = with_decision(
+        &prev,
+        &Decision::Unconfirmed {
+            reason: reason::MULTIPLE_PRIMARIES,
+            message: "two".into(),
+        },
+        false,
+        None,
+        "t1",
+    );
+    derive_conditions(&mut st, &[report("n1", true, Some("A1"))], &facts("t1"));
+    assert_eq!(
+        cond(&st, condition::CLOUD_ASSIGNED).reason,
+        reason::NO_DESIRED_NODE
+    );
+    assert!(cond(&st, condition::CLOUD_ASSIGNED)
+        .message
+        .contains("stays on n1"));
+    assert_eq!(cond(&st, condition::ADDRESS_CONFIGURED).status, "False");
+    assert_eq!(
+        cond(&st, condition::READY).reason,
+        reason::MULTIPLE_PRIMARIES
+    );
+}
+
+#[test]
+fn differs_ignores_agent_entries() {
+    let a = assigned("n1", "A1");
+    let mut b = a.clone();
+    b.nodes.push(report("n1", true, Some("A1")));
+    assert!(!differs(Some(&a), &b));
+    assert!(differs(None, &a));
+}
+
+#[test]
+fn write_cache_covers_stale_snapshots_only() {
+    let c = WriteCache::default();
+    let written = assigned("n2", "A2");
+    c.record("ns/v", Some("10".into()), &written);
+    c.record("ns/v", Some("11".into()), &written);
+    let mut old = assigned("n1", "A1");
+    old.nodes.push(report("n1", true, Some("A1")));
+    let base = c.base("ns/v", Some("10"), &old);
+    assert_eq!(
+        base.assigned_node.as_deref(),
+        Some("n2"),
+        "stale snapshot: start from our write"
+    );
+    assert_eq!(
+        base.nodes, old.nodes,
+        "agent entries still come from the snapshot"
+    );
+    let fresh = c.base("ns/v", Some("12"), &old);
+    assert_eq!(
+        fresh.assigned_node.as_deref(),
+        Some("n1"),
+        "newer snapshot wins"
+    );
+    assert_eq!(
+        c.base("ns/v", Some("10"), &old).assigned_node.as_deref(),
+        Some("n1"),
+        "entry dropped once caught up"
+    );
+}

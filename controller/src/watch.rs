@@ -1,0 +1,314 @@
+//! Watches: one reflector store per kind, whose event streams also trigger the PostgresVips
+//! that care (no list calls per reconcile).
+//!
+//! Data flow: Patroni objects (ConfigMaps or Endpoints, metadata only), member pods and nodes
+//! are watched; each event updates the store the reconciler reads, and the mapper here returns
+//! the PostgresVips to reconcile. Leader-object events also stamp the lock's record on the
+//! monotonic [`crate::lock::LockClock`] as they arrive, so lock age is measured from the watch,
+//! not from when a reconcile got round to it. Objects that fail to decode surface as watcher
+//! errors, are logged by the run loop, and never stop the other streams.
+
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Node, NodeSpec, Pod, PodSpec, PodStatus};
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::ResourceExt;
+use pgvip_api::{condition, PostgresVip, PostgresVipSpec};
+
+use crate::conditions::reason;
+
+/// The stores one controller (one namespace, or all) reads.
+#[derive(Clone)]
+pub struct Stores {
+    /// PostgresVips (the controller's own store).
+    pub vips: Store<PostgresVip>,
+    /// ConfigMap metadata (Patroni leader and config objects).
+    pub configmaps: Store<PartialObjectMeta<ConfigMap>>,
+    /// Endpoints metadata (Patroni `useEndpoints` mode).
+    pub endpoints: Store<PartialObjectMeta<Endpoints>>,
+    /// Pods, trimmed to what the decision reads.
+    pub pods: Store<Pod>,
+    /// Nodes, trimmed to what the decision reads (shared by all controllers).
+    pub nodes: Store<Node>,
+}
+
+/// `namespace/name` of an object.
+pub fn key(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
+}
+
+/// Name of the leader lock object of `scope`: `<scope>` Endpoints or `<scope>-leader` ConfigMap.
+pub fn leader_object_name(scope: &str, use_endpoints: bool) -> String {
+    if use_endpoints {
+        scope.to_string()
+    } else {
+        format!("{scope}-leader")
+    }
+}
+
+/// Name of the dynamic-config object of `scope` (same kind as the lock).
+pub fn config_object_name(scope: &str) -> String {
+    format!("{scope}-config")
+}
+
+/// The member-pod selector of a spec: `patroni.podSelector`, else Patroni's default
+/// `cluster-name=<scope>`, or the label source's `matchLabels`.
+pub fn member_selector(
+    spec: &PostgresVipSpec,
+) -> Option<std::collections::BTreeMap<String, String>> {
+    match (&spec.patroni, &spec.labels) {
+        (_, Some(l)) => Some(l.match_labels.clone()),
+        (Some(p), None) => Some(
+            p.pod_selector
+                .clone()
+                .unwrap_or_else(|| [("cluster-name".to_string(), p.scope.clone())].into()),
+        ),
+        (None, None) => None,
+    }
+}
+
+/// True when `labels` satisfy the spec's member selector.
+pub fn pod_selected(
+    spec: &PostgresVipSpec,
+    labels: &std::collections::BTreeMap<String, String>,
+) -> bool {
+    member_selector(spec)
+        .is_some_and(|sel| !sel.is_empty() && sel.iter().all(|(k, v)| labels.get(k) == Some(v)))
+}
+
+/// PostgresVips in `namespace` whose Patroni lock or config object is `name` (of the given kind).
+pub fn vips_for_patroni_object(
+    vips: &[Arc<PostgresVip>],
+    namespace: &str,
+    name: &str,
+    endpoints: bool,
+) -> Vec<ObjectRef<PostgresVip>> {
+    vips.iter()
+        .filter(|v| v.namespace().as_deref() == Some(namespace))
+        .filter(|v| {
+            v.spec.patroni.as_ref().is_some_and(|p| {
+                p.use_endpoints == endpoints
+                    && (name == leader_object_name(&p.scope, p.use_endpoints)
+                        || name == config_object_name(&p.scope))
+            })
+        })
+        .map(|v| ObjectRef::from(v.as_ref()))
+        .collect()
+}
+
+/// True when `name` in `namespace` is the leader lock (not the config) of one of `vips`.
+pub fn is_lock_object(
+    vips: &[Arc<PostgresVip>],
+    namespace: &str,
+    name: &str,
+    endpoints: bool,
+) -> bool {
+    vips.iter().any(|v| {
+        v.namespace().as_deref() == Some(namespace)
+            && v.spec.patroni.as_ref().is_some_and(|p| {
+                p.use_endpoints == endpoints && leader_object_name(&p.scope, endpoints) == name
+            })
+    })
+}
+
+impl Stores {
+    /// Waits until every store this controller reads has had its initial list; false when a
+    /// writer is gone. A reconcile must never decide on a half-filled cache: a missing pod or
+    /// node would read as "no leader" and take the address away.
+    pub async fn ready(&self) -> bool {
+        futures::try_join!(
+            self.configmaps.wait_until_ready(),
+            self.endpoints.wait_until_ready(),
+            self.pods.wait_until_ready(),
+            self.nodes.wait_until_ready(),
+        )
+        .is_ok()
+    }
+}
+
+/// PostgresVips in the pod's namespace whose member selector matches it.
+pub fn vips_for_pod(vips: &[Arc<PostgresVip>], pod: &Pod) -> Vec<ObjectRef<PostgresVip>> {
+    let ns = pod.namespace();
+    let labels = pod.labels();
+    vips.iter()
+        .filter(|v| v.namespace() == ns)
+        .filter(|v| pod_selected(&v.spec, labels))
+        .map(|v| ObjectRef::from(v.as_ref()))
+        .collect()
+}
+
+/// PostgresVips a node event can matter to: those whose status mentions the node, and those
+/// waiting for a node to appear or get its providerID.
+pub fn vips_for_node(vips: &[Arc<PostgresVip>], node: &str) -> Vec<ObjectRef<PostgresVip>> {
+    vips.iter()
+        .filter(|v| {
+            let Some(st) = &v.status else { return false };
+            let mentions = st.leader.as_ref().is_some_and(|l| l.node == node)
+                || st.desired_node.as_deref() == Some(node)
+                || st.assigned_node.as_deref() == Some(node);
+            let waiting = crate::conditions::get(&st.conditions, condition::LEADER_CONFIRMED)
+                .is_some_and(|c| {
+                    c.reason == reason::NODE_NOT_FOUND
+                        || c.reason == reason::NODE_WITHOUT_PROVIDER_ID
+                });
+            mentions || waiting
+        })
+        .map(|v| ObjectRef::from(v.as_ref()))
+        .collect()
+}
+
+/// Drops what the decision never reads from a pod, to keep the store small.
+pub fn trim_pod(pod: &mut Pod) {
+    pod.metadata.managed_fields = None;
+    let node_name = pod.spec.as_ref().and_then(|s| s.node_name.clone());
+    pod.spec = Some(PodSpec {
+        node_name,
+        containers: Vec::new(),
+        ..PodSpec::default()
+    });
+    pod.status = pod.status.take().map(|s| PodStatus {
+        pod_ip: s.pod_ip,
+        pod_ips: s.pod_ips,
+        phase: s.phase,
+        ..PodStatus::default()
+    });
+}
+
+/// Drops what the decision never reads from a node (images, conditions...).
+pub fn trim_node(node: &mut Node) {
+    node.metadata.managed_fields = None;
+    node.metadata.annotations = None;
+    let provider_id = node.spec.as_ref().and_then(|s| s.provider_id.clone());
+    node.spec = Some(NodeSpec {
+        provider_id,
+        ..NodeSpec::default()
+    });
+    node.status = None;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    use pgvip_api::{PatroniSource, PostgresVipStatus, ProviderSpec, RestApiSpec};
+
+    fn vip(ns: &str, name: &str, scope: &str, endpoints: bool) -> Arc<PostgresVip> {
+        let mut v = PostgresVip::new(
+            name,
+            PostgresVipSpec {
+                address: "10.0.1.100".into(),
+                role: Default::default(),
+                patroni: Some(PatroniSource {
+                    scope: scope.into(),
+                    use_endpoints: endpoints,
+                    pod_selector: None,
+                    rest_api: RestApiSpec::default(),
+                }),
+                labels: None,
+                provider: ProviderSpec { oci: None },
+                announce: Default::default(),
+            },
+        );
+        v.metadata.namespace = Some(ns.into());
+        Arc::new(v)
+    }
+
+    fn names(r: Vec<ObjectRef<PostgresVip>>) -> Vec<String> {
+        r.into_iter().map(|o| o.name).collect()
+    }
+
+    #[test]
+    fn patroni_objects_map_to_their_vips() {
+        let vs = vec![
+            vip("db", "a", "orders", false),
+            vip("db", "b", "users", true),
+            vip("other", "c", "orders", false),
+        ];
+        assert_eq!(
+            names(vips_for_patroni_object(&vs, "db", "orders-leader", false)),
+            vec!["a"]
+        );
+        assert_eq!(
+            names(vips_for_patroni_object(&vs, "db", "orders-config", false)),
+            vec!["a"]
+        );
+        assert_eq!(
+            names(vips_for_patroni_object(&vs, "db", "users", true)),
+            vec!["b"]
+        );
+        assert_eq!(
+            names(vips_for_patroni_object(&vs, "db", "users-config", true)),
+            vec!["b"]
+        );
+        assert!(vips_for_patroni_object(&vs, "db", "users-leader", false).is_empty());
+        assert!(vips_for_patroni_object(&vs, "db", "orders", true).is_empty());
+    }
+
+    #[test]
+    fn pods_map_by_default_selector_and_namespace() {
+        let vs = vec![
+            vip("db", "a", "orders", false),
+            vip("other", "c", "orders", false),
+        ];
+        let pod = Pod {
+            metadata: ObjectMeta {
+                name: Some("orders-0".into()),
+                namespace: Some("db".into()),
+                labels: Some(
+                    [
+                        ("cluster-name".to_string(), "orders".to_string()),
+                        ("application".to_string(), "patroni".to_string()),
+                    ]
+                    .into(),
+                ),
+                ..ObjectMeta::default()
+            },
+            ..Pod::default()
+        };
+        assert_eq!(names(vips_for_pod(&vs, &pod)), vec!["a"]);
+    }
+
+    #[test]
+    fn nodes_map_to_vips_that_mention_them() {
+        let mut a = (*vip("db", "a", "orders", false)).clone();
+        a.status = Some(PostgresVipStatus {
+            desired_node: Some("n1".into()),
+            ..PostgresVipStatus::default()
+        });
+        let vs = vec![Arc::new(a), vip("db", "b", "x", false)];
+        assert_eq!(names(vips_for_node(&vs, "n1")), vec!["a"]);
+        assert!(vips_for_node(&vs, "n2").is_empty());
+    }
+
+    #[test]
+    fn trimming_keeps_what_the_decision_reads() {
+        let mut node = Node {
+            spec: Some(NodeSpec {
+                provider_id: Some("ocid1.instance.oc1..x".into()),
+                pod_cidr: Some("10.244.0.0/24".into()),
+                ..NodeSpec::default()
+            }),
+            ..Node::default()
+        };
+        trim_node(&mut node);
+        assert_eq!(
+            node.spec.unwrap().provider_id.as_deref(),
+            Some("ocid1.instance.oc1..x")
+        );
+        let mut pod = Pod {
+            spec: Some(PodSpec {
+                node_name: Some("n1".into()),
+                ..PodSpec::default()
+            }),
+            status: Some(PodStatus {
+                pod_ip: Some("10.0.0.7".into()),
+                ..PodStatus::default()
+            }),
+            ..Pod::default()
+        };
+        trim_pod(&mut pod);
+        assert_eq!(pod.spec.unwrap().node_name.as_deref(), Some("n1"));
+        assert_eq!(pod.status.unwrap().pod_ip.as_deref(), Some("10.0.0.7"));
+    }
+}
