@@ -61,3 +61,26 @@ pub fn spawn(
         }
     }))
 }
+
+/// Runs `f` on a new thread that first joins network namespace `netns`; every socket `f` opens
+/// lives in that namespace.
+pub fn spawn_in_netns<F>(netns: &str, f: F) -> Result<std::thread::JoinHandle<()>>
+where
+    F: FnOnce() + Send + 'static,
+{
+    let path = Path::new("/var/run/netns").join(netns);
+    let ns = File::open(&path).ctx(format!("opening {}", path.display()))?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let h = std::thread::spawn(move || match setns(&ns, CloneFlags::CLONE_NEWNET) {
+        Ok(()) => {
+            let _ = tx.send(Ok(()));
+            f()
+        }
+        Err(e) => {
+            let _ = tx.send(Err(Error::Other(format!("setns: {e}"))));
+        }
+    });
+    rx.recv()
+        .map_err(|_| Error::Other("netns thread died".into()))??;
+    Ok(h)
+}

@@ -8,6 +8,8 @@
 //! deletes them and the state directory; it works after a crashed or killed run too.
 #![forbid(unsafe_code)]
 
+pub mod app;
+pub mod cloud;
 pub mod cluster;
 pub mod cmd;
 pub mod control_plane;

@@ -1,17 +1,57 @@
 //! The testbed supervisor (`testbed serve`), a detached process that lives as long as the
 //! testbed: it relays loopback ports into the namespaces and keeps the worker Nodes' Ready
-//! condition and Leases fresh, as kubelets would.
+//! condition and Leases fresh, as kubelets would; and it hosts the OCI simulator, which programs
+//! the fabric so that VIP traffic reaches only the VNIC the simulated control plane names.
 
 use std::{net::SocketAddr, time::Duration};
 
 use tracing::{info, warn};
 
-use crate::{cluster, error::Result, fwd, layout::Layout};
+use pgvip_ocisim::{FabricConfig, FabricMode, Sim, SimConfig};
+
+use crate::{
+    cloud, cluster,
+    error::{Context, Error, Result},
+    fwd,
+    layout::Layout,
+};
+
+/// Starts the OCI simulator for the testbed's tenancy on its fixed loopback ports.
+async fn start_sim(layout: &Layout) -> Result<pgvip_ocisim::SimHandle> {
+    let fp = std::fs::read_to_string(layout.path("oci/api-key.fingerprint"))
+        .ctx("reading API key fingerprint")?;
+    let pubpem =
+        std::fs::read_to_string(layout.path("oci/api-key.pub")).ctx("reading API public key")?;
+    let inv = cloud::inventory(layout, &pubpem, fp.trim(), true);
+    let mut cfg = SimConfig::new(inv, layout.path("oci/ca.crt"));
+    cfg.listen = ([127, 0, 0, 1], layout.oci_port).into();
+    cfg.admin_listen = Some(([127, 0, 0, 1], layout.oci_admin_port).into());
+    cfg.imds_ip = Some([127, 0, 0, 1].into());
+    let mode = match std::env::var("PGVIP_FABRIC_MODE").as_deref() {
+        Ok("assignment-routed") => FabricMode::AssignmentRouted,
+        _ => FabricMode::MacSticky,
+    };
+    cfg.fabric = Some(FabricConfig {
+        netns: layout.fabric_netns.clone(),
+        bridge: "br0".into(),
+        mode,
+        propagation_delay: Duration::ZERO,
+    });
+    Sim::start(cfg)
+        .await
+        .map_err(|e| Error::Other(format!("OCI simulator: {e}")))
+}
 
 /// Runs until SIGTERM/SIGINT.
 pub async fn run(layout: Layout) -> Result<()> {
     let api: SocketAddr = ([127, 0, 0, 1], layout.apiserver_port).into();
     let oci: SocketAddr = ([127, 0, 0, 1], layout.oci_port).into();
+    let sim = start_sim(&layout).await?;
+    info!(
+        core = sim.core_url(),
+        admin = sim.admin_url(),
+        "OCI simulator up"
+    );
     let mut tasks = vec![];
     for ns in layout.forwarded_netns() {
         tasks.push(fwd::spawn(&ns, api, api)?);
@@ -40,5 +80,6 @@ pub async fn run(layout: Layout) -> Result<()> {
     for t in tasks {
         t.abort();
     }
+    sim.shutdown().await;
     Ok(())
 }

@@ -151,6 +151,7 @@ impl Testbed {
         let client = admin_client(&layout).await?;
         cluster::create_nodes(&client, &layout).await?;
         cluster::create_member_pods(&client, &layout).await?;
+        crate::cloud::ensure_api_key(&layout.path("oci"))?;
         start_supervisor(&layout)?;
         patroni::prepare(&layout, &opts.patroni, &layout.path("kubeconfig-patroni"))?;
         for n in &layout.nodes {

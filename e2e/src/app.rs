@@ -1,0 +1,258 @@
+//! The application: a client in the client namespace that writes through the VIP as a real app
+//! would (one row per attempt, reconnecting after any error), recording every acknowledged write,
+//! every error and when they happened. All its sockets are created on a thread that joined the
+//! client namespace, so its traffic crosses the fabric like an application instance's would.
+
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant},
+};
+
+use tokio_postgres::{Client, NoTls};
+
+use crate::{
+    error::{Error, Result},
+    patroni::SUPERUSER_PASSWORD,
+};
+
+/// What happened to one write attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Committed; the server address that acknowledged it.
+    Acked(String),
+    /// Failed (connect, write or timeout), with the error text.
+    Failed(String),
+}
+
+/// One write attempt.
+#[derive(Clone, Debug)]
+pub struct Attempt {
+    /// Sequence number (the row's key).
+    pub seq: i64,
+    /// When the attempt finished, relative to the writer's start.
+    pub at: Duration,
+    /// Its outcome.
+    pub outcome: Outcome,
+}
+
+/// A running writer; stop it to get its log.
+pub struct Writer {
+    stop: Arc<AtomicBool>,
+    log: Arc<Mutex<Vec<Attempt>>>,
+    started: Instant,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Connection settings of the writer.
+#[derive(Clone, Debug)]
+pub struct WriterConfig {
+    /// Address to connect to (the VIP).
+    pub host: String,
+    /// Network namespace the writer runs in.
+    pub netns: String,
+    /// Attempts per second.
+    pub rate_hz: u32,
+    /// Timeout of a connect or a write.
+    pub timeout: Duration,
+}
+
+impl Writer {
+    /// Creates the table if needed and starts writing.
+    pub fn start(cfg: WriterConfig) -> Result<Writer> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let started = Instant::now();
+        let (s, l) = (stop.clone(), log.clone());
+        let thread = crate::fwd::spawn_in_netns(&cfg.netns.clone(), move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(rt) = rt {
+                rt.block_on(write_loop(cfg, s, l, started));
+            }
+        })?;
+        Ok(Writer {
+            stop,
+            log,
+            started,
+            thread: Some(thread),
+        })
+    }
+
+    /// A snapshot of the attempts so far.
+    pub fn attempts(&self) -> Vec<Attempt> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Time since the writer started.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Stops writing and returns every attempt.
+    pub fn stop(mut self) -> Vec<Attempt> {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.attempts()
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+async fn connect(cfg: &WriterConfig) -> std::result::Result<Client, String> {
+    let conn = format!(
+        "host={} port=5432 user=postgres password={SUPERUSER_PASSWORD} dbname=postgres connect_timeout={}",
+        cfg.host,
+        cfg.timeout.as_secs().max(1)
+    );
+    let (client, connection) =
+        tokio::time::timeout(cfg.timeout, tokio_postgres::connect(&conn, NoTls))
+            .await
+            .map_err(|_| "connect timeout".to_string())?
+            .map_err(|e| format!("connect: {e}"))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+        .batch_execute("CREATE TABLE IF NOT EXISTS app_writes (seq bigint PRIMARY KEY, written_at timestamptz NOT NULL DEFAULT now(), server inet)")
+        .await
+        .map_err(|e| format!("create table: {e}"))?;
+    Ok(client)
+}
+
+async fn write_loop(
+    cfg: WriterConfig,
+    stop: Arc<AtomicBool>,
+    log: Arc<Mutex<Vec<Attempt>>>,
+    started: Instant,
+) {
+    let period = Duration::from_millis(1000 / u64::from(cfg.rate_hz.max(1)));
+    let mut client: Option<Client> = None;
+    let mut seq: i64 = 0;
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !stop.load(Ordering::SeqCst) {
+        tick.tick().await;
+        seq += 1;
+        let outcome = match attempt(&cfg, &mut client, seq).await {
+            Ok(server) => Outcome::Acked(server),
+            Err(e) => {
+                client = None;
+                Outcome::Failed(e)
+            }
+        };
+        if let Ok(mut l) = log.lock() {
+            l.push(Attempt {
+                seq,
+                at: started.elapsed(),
+                outcome,
+            });
+        }
+    }
+}
+
+async fn attempt(
+    cfg: &WriterConfig,
+    client: &mut Option<Client>,
+    seq: i64,
+) -> std::result::Result<String, String> {
+    if client.is_none() {
+        *client = Some(connect(cfg).await?);
+    }
+    let c = client.as_ref().ok_or("no connection")?;
+    let row = tokio::time::timeout(
+        cfg.timeout,
+        c.query_one("INSERT INTO app_writes (seq, server) VALUES ($1, inet_server_addr()) RETURNING host(server)", &[&seq]),
+    )
+    .await
+    .map_err(|_| "write timeout".to_string())?
+    .map_err(|e| format!("write: {e}"))?;
+    row.try_get::<_, String>(0)
+        .map_err(|e| format!("decode: {e}"))
+}
+
+/// The longest stretch without an acknowledged write between `from` and the last attempt: the
+/// app-visible write outage.
+pub fn outage(attempts: &[Attempt], from: Duration) -> Duration {
+    let mut last_ack = from;
+    let mut worst = Duration::ZERO;
+    for a in attempts.iter().filter(|a| a.at >= from) {
+        if matches!(a.outcome, Outcome::Acked(_)) {
+            worst = worst.max(a.at.saturating_sub(last_ack));
+            last_ack = a.at;
+        }
+    }
+    worst
+}
+
+/// Sequence numbers that were acknowledged.
+pub fn acked(attempts: &[Attempt]) -> Vec<i64> {
+    attempts
+        .iter()
+        .filter(|a| matches!(a.outcome, Outcome::Acked(_)))
+        .map(|a| a.seq)
+        .collect()
+}
+
+/// The server that acknowledged the last write, if the last attempt was acknowledged.
+pub fn last_server(attempts: &[Attempt]) -> Option<String> {
+    attempts.iter().rev().find_map(|a| match &a.outcome {
+        Outcome::Acked(s) => Some(s.clone()),
+        Outcome::Failed(_) => None,
+    })
+}
+
+/// Checks that every acknowledged sequence number is present in `present` (the table's rows).
+pub fn missing_acked(attempts: &[Attempt], present: &[i64]) -> Vec<i64> {
+    let set: std::collections::BTreeSet<i64> = present.iter().copied().collect();
+    acked(attempts)
+        .into_iter()
+        .filter(|s| !set.contains(s))
+        .collect()
+}
+
+/// Converts an error text into the harness error.
+pub fn err(msg: impl Into<String>) -> Error {
+    Error::Other(msg.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(seq: i64, ms: u64, ok: bool) -> Attempt {
+        Attempt {
+            seq,
+            at: Duration::from_millis(ms),
+            outcome: if ok {
+                Outcome::Acked("x".into())
+            } else {
+                Outcome::Failed("e".into())
+            },
+        }
+    }
+
+    #[test]
+    fn outage_is_the_longest_gap_between_acks() {
+        let log = vec![
+            a(1, 0, true),
+            a(2, 50, true),
+            a(3, 100, false),
+            a(4, 900, false),
+            a(5, 1250, true),
+            a(6, 1300, true),
+        ];
+        assert_eq!(outage(&log, Duration::ZERO), Duration::from_millis(1200));
+        assert_eq!(missing_acked(&log, &[1, 2, 5]), vec![6]);
+        assert_eq!(acked(&log), vec![1, 2, 5, 6]);
+    }
+}

@@ -1,0 +1,124 @@
+//! The testbed's simulated OCI tenancy: the inventory handed to the simulator (one instance per
+//! worker, its VNIC standing for the node's fabric port) and the controller's API signing key.
+
+use std::{fs, path::Path};
+
+use pgvip_ocisim::inventory::{ApiUser, Instance, Inventory, Permissions, Subnet, Vnic};
+
+use crate::{
+    cmd::{run, run_input},
+    error::{Context, Result},
+    layout::Layout,
+};
+
+/// OCID of the API-key user the controller authenticates as.
+pub const CONTROLLER_USER: &str = "ocid1.user.oc1..pgvipcontroller";
+
+/// Fixed IMDS port on loopback of the `i`-th instance (0-based).
+pub fn imds_port(i: usize) -> u16 {
+    18500 + i as u16
+}
+
+/// Creates (once) the controller's RSA API key under `dir`; returns its OCI fingerprint.
+pub fn ensure_api_key(dir: &Path) -> Result<String> {
+    fs::create_dir_all(dir).ctx("creating oci dir")?;
+    let key = dir.join("api-key.pem");
+    let k = key.to_string_lossy().into_owned();
+    if !key.exists() {
+        run(
+            "openssl",
+            &[
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+                "-out",
+                &k,
+            ],
+        )?;
+    }
+    let der = std::process::Command::new("openssl")
+        .args(["pkey", "-in", &k, "-pubout", "-outform", "DER"])
+        .output()
+        .ctx("deriving the public key")?
+        .stdout;
+    // OCI's fingerprint: MD5 of the DER SubjectPublicKeyInfo, colon-separated lower-case hex.
+    let md5 = run_input("openssl", &["dgst", "-md5", "-r"], Some(&der))?;
+    let hex = md5
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_lowercase();
+    let fp = hex
+        .as_bytes()
+        .chunks(2)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(":");
+    let pubpem = run("openssl", &["pkey", "-in", &k, "-pubout"])?;
+    fs::write(dir.join("api-key.pub"), pubpem).ctx("writing public key")?;
+    fs::write(dir.join("api-key.fingerprint"), &fp).ctx("writing fingerprint")?;
+    Ok(fp)
+}
+
+/// The inventory of the testbed's tenancy (pure apart from reading the public key).
+pub fn inventory(
+    layout: &Layout,
+    api_pub_pem: &str,
+    fingerprint: &str,
+    controller_can_update: bool,
+) -> Inventory {
+    let instances = layout
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| Instance {
+            id: n.instance_id.clone(),
+            display_name: n.name.clone(),
+            compartment_id: None,
+            availability_domain: "Uocm:PHX-AD-1".into(),
+            fault_domain: Some(format!("FAULT-DOMAIN-{}", i % 3 + 1)),
+            lifecycle_state: "RUNNING".into(),
+            shape: Some("VM.Standard.E4.Flex".into()),
+            vnics: vec![Vnic {
+                id: n.vnic_id.clone(),
+                mac_address: n.mac.clone(),
+                subnet_id: layout.subnet_id.clone(),
+                private_ip: n.ip.clone(),
+                hostname_label: Some(n.name.clone()),
+                nic_index: 0,
+                attachment_id: format!("ocid1.vnicattachment.oc1.phx.pgviptestbednode{}", i + 1),
+                attachment_lifecycle_state: "ATTACHED".into(),
+                primary_private_ip_id: None,
+                fabric_port: Some(n.fabric_port.clone()),
+            }],
+            permissions: Permissions::default(),
+            imds_port: Some(imds_port(i)),
+        })
+        .collect();
+    Inventory {
+        tenancy_id: layout.tenancy_id.clone(),
+        compartment_id: layout.compartment_id.clone(),
+        region: layout.region.clone(),
+        subnets: vec![Subnet {
+            id: layout.subnet_id.clone(),
+            vcn_id: layout.vcn_id.clone(),
+            cidr_block: layout.subnet_cidr.clone(),
+            ipv6_cidr_block: None,
+            virtual_router_ip: "10.0.10.1".into(),
+        }],
+        instances,
+        users: vec![ApiUser {
+            user_id: CONTROLLER_USER.into(),
+            fingerprint: fingerprint.into(),
+            public_key_pem: api_pub_pem.into(),
+            permissions: Permissions {
+                read: true,
+                update: controller_can_update,
+            },
+        }],
+        workload_tokens: vec![],
+        secondary_ips: vec![],
+    }
+}
