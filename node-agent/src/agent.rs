@@ -1,0 +1,386 @@
+//! The agent's event loop: the only place that holds state across events. It keeps the
+//! latest view of every watched PostgresVip, and for each input snapshots netlink state, runs
+//! the pure planner, executes the actions, and queues a report when the VIP's state changed.
+//! A resync timer repairs drift; the hold deadline (see `hold`) fails closed.
+//!
+//! Data flow: [`Input`]s (from `watch`) → [`Agent::run`] → `netlink` / `announce` →
+//! [`ReportRequest`]s (to `report`). No Kubernetes client here, so tests drive it directly.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pgvip_api::NodeReport;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use crate::announce::Announcer;
+use crate::error::Error;
+use crate::hold::{ApiContact, Verdict};
+use crate::metrics::Metrics;
+use crate::model::{ReportState, VipKey, VipView};
+use crate::netlink::Netlink;
+use crate::netstate::{IfAddr, NetState};
+use crate::plan::orphans;
+
+mod execute;
+
+/// What the watch side tells the agent.
+#[derive(Debug)]
+pub enum Input {
+    /// A VIP was added or changed.
+    Applied {
+        /// Its view (boxed: far larger than the other inputs).
+        vip: Box<VipView>,
+        /// When the event arrived (latency metrics start here).
+        received: Instant,
+    },
+    /// A VIP was deleted.
+    Deleted {
+        /// Which.
+        key: VipKey,
+        /// When the event arrived.
+        received: Instant,
+    },
+    /// A (re)list of one watch scope completed: this is the full set of VIPs in it.
+    Relisted {
+        /// The namespace, or `None` for all namespaces.
+        scope: Option<String>,
+        /// Every VIP in the scope.
+        vips: Vec<VipView>,
+        /// When the list completed.
+        received: Instant,
+    },
+    /// The API server answered a probe at this moment.
+    ProbeOk(Instant),
+    /// A watch stream reported an error (it retries with backoff by itself).
+    WatchError,
+}
+
+/// A node report to write to one VIP's status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportRequest {
+    /// Which VIP.
+    pub key: VipKey,
+    /// This node's entry.
+    pub report: NodeReport,
+}
+
+/// Settings of the loop.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// This node's name.
+    pub node: String,
+    /// How long to keep addresses while the API server is unreachable.
+    pub hold: Duration,
+    /// Period of the drift-repairing resync.
+    pub resync: Duration,
+    /// Watch scopes (`None` = all namespaces); orphan cleanup waits until each has listed.
+    pub scopes: Vec<Option<String>>,
+    /// Remove every owned address on shutdown (default: keep them for the next start).
+    pub release_on_exit: bool,
+}
+
+/// What the agent remembers about one VIP between events.
+#[derive(Debug, Default)]
+struct Memory {
+    /// The address planned for last time (to clean up after a spec change or deletion).
+    address: Option<IpAddr>,
+    /// `(announcedFor, announcedAt)`.
+    announced: Option<(String, String)>,
+    /// The report state this process last queued.
+    written: Option<ReportState>,
+    /// The running announcement task.
+    announcing: Option<JoinHandle<()>>,
+    /// `announced` was initialised from the object's own report.
+    seeded: bool,
+}
+
+impl Memory {
+    fn stop_announcing(&mut self) {
+        if let Some(task) = self.announcing.take() {
+            task.abort();
+        }
+    }
+}
+
+/// What executing one VIP's plan produced, for its report.
+struct Outcome {
+    key: VipKey,
+    acted: bool,
+    interface: Option<String>,
+    error: Option<Error>,
+}
+
+/// The event loop and its state.
+pub struct Agent {
+    cfg: AgentConfig,
+    net: Netlink,
+    announcer: Announcer,
+    reports: mpsc::UnboundedSender<ReportRequest>,
+    metrics: Metrics,
+    vips: BTreeMap<VipKey, VipView>,
+    memory: BTreeMap<VipKey, Memory>,
+    contact: ApiContact,
+    unsynced: BTreeSet<Option<String>>,
+    expired: bool,
+    ready: Arc<AtomicBool>,
+}
+
+impl Agent {
+    /// A new agent; the hold time starts counting now.
+    pub fn new(
+        cfg: AgentConfig,
+        net: Netlink,
+        announcer: Announcer,
+        reports: mpsc::UnboundedSender<ReportRequest>,
+        metrics: Metrics,
+    ) -> Self {
+        Self {
+            contact: ApiContact::new(cfg.hold, Instant::now()),
+            unsynced: cfg.scopes.iter().cloned().collect(),
+            cfg,
+            net,
+            announcer,
+            reports,
+            metrics,
+            vips: BTreeMap::new(),
+            memory: BTreeMap::new(),
+            expired: false,
+            ready: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Flag that turns true once every scope has listed and the hold has not expired.
+    pub fn readiness(&self) -> Arc<AtomicBool> {
+        self.ready.clone()
+    }
+
+    /// Runs until `inputs` closes or `shutdown` completes.
+    pub async fn run(
+        mut self,
+        mut inputs: mpsc::Receiver<Input>,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        tokio::pin!(shutdown);
+        let mut resync = tokio::time::interval(self.cfg.resync);
+        resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        resync.tick().await;
+        self.log_start().await;
+        loop {
+            let deadline = match self.contact.verdict(Instant::now()) {
+                Verdict::Hold { deadline } if !self.expired => Some(deadline),
+                _ => None,
+            };
+            tokio::select! {
+                _ = &mut shutdown => break,
+                input = inputs.recv() => match input {
+                    Some(input) => self.handle(input).await,
+                    None => break,
+                },
+                _ = resync.tick() => self.resync().await,
+                _ = sleep_until(deadline) => self.fail_closed().await,
+            }
+            self.ready
+                .store(self.unsynced.is_empty() && !self.expired, Ordering::Relaxed);
+        }
+        self.shutdown().await;
+    }
+
+    async fn log_start(&self) {
+        match self.net.addresses().await {
+            Ok(addrs) => {
+                let owned: Vec<String> = addrs
+                    .iter()
+                    .filter(|a| a.is_owned())
+                    .map(|a| a.address.to_string())
+                    .collect();
+                self.metrics.addresses_held.set(owned.len() as i64);
+                info!(node = %self.cfg.node, ?owned, hold = ?self.cfg.hold, "node-agent started; holding owned addresses until the first list");
+            }
+            Err(error) => self.count(&error, "cannot list addresses at start"),
+        }
+    }
+
+    /// Applies one input.
+    pub async fn handle(&mut self, input: Input) {
+        let now = Instant::now();
+        match input {
+            Input::Applied { vip, received } => {
+                self.contact.on_watch_event(now);
+                let key = vip.key.clone();
+                self.vips.insert(key.clone(), *vip);
+                if !self.recover().await {
+                    self.reconcile(vec![key], received, false).await;
+                }
+            }
+            Input::Deleted { key, received } => {
+                self.contact.on_watch_event(now);
+                self.vips.remove(&key);
+                if !self.recover().await {
+                    self.reconcile(vec![key], received, false).await;
+                }
+            }
+            Input::Relisted {
+                scope,
+                vips,
+                received,
+            } => {
+                self.contact.on_watch_event(now);
+                self.vips
+                    .retain(|k, _| scope.as_ref().is_some_and(|ns| ns != &k.namespace));
+                for v in vips {
+                    self.vips.insert(v.key.clone(), v);
+                }
+                if self.unsynced.remove(&scope) && self.unsynced.is_empty() {
+                    info!(vips = self.vips.len(), "initial list complete; reconciling");
+                }
+                self.expired = false;
+                self.reconcile_all(received).await;
+            }
+            Input::ProbeOk(at) => {
+                self.contact.on_probe_ok(at);
+                self.recover().await;
+            }
+            Input::WatchError => self.contact.on_watch_error(),
+        }
+    }
+
+    /// Leaves the expired state when contact is back; re-applies everything. True if it did.
+    async fn recover(&mut self) -> bool {
+        if !self.expired || self.contact.verdict(Instant::now()) == Verdict::Expired {
+            return false;
+        }
+        info!("API server reachable again; re-applying the last known state");
+        self.expired = false;
+        self.reconcile_all(Instant::now()).await;
+        true
+    }
+
+    async fn resync(&mut self) {
+        if self.expired {
+            self.remove_everything().await;
+        } else {
+            self.reconcile_all(Instant::now()).await;
+        }
+    }
+
+    async fn reconcile_all(&mut self, received: Instant) {
+        let keys: BTreeSet<VipKey> = self
+            .vips
+            .keys()
+            .chain(self.memory.keys())
+            .cloned()
+            .collect();
+        self.reconcile(keys.into_iter().collect(), received, true)
+            .await;
+    }
+
+    /// Plans and executes `keys` over one netlink snapshot, sweeps orphans when asked (and all
+    /// scopes have listed), then reports from a fresh dump if anything changed.
+    async fn reconcile(&mut self, keys: Vec<VipKey>, received: Instant, sweep: bool) {
+        let net = match self.net.snapshot().await {
+            Ok(net) => net,
+            Err(error) => return self.count(&error, "cannot read netlink state"),
+        };
+        let mut outcomes = Vec::with_capacity(keys.len());
+        for key in keys {
+            outcomes.push(self.execute(key, &net, received).await);
+        }
+        let mut acted = outcomes.iter().any(|o| o.acted);
+        if sweep && self.unsynced.is_empty() {
+            acted |= self.sweep_orphans(&net).await;
+        }
+        let after = if acted {
+            match self.net.addresses().await {
+                Ok(addrs) => addrs,
+                Err(error) => return self.count(&error, "cannot read addresses after changes"),
+            }
+        } else {
+            net.addrs
+        };
+        self.metrics
+            .addresses_held
+            .set(after.iter().filter(|a| a.is_owned()).count() as i64);
+        for outcome in outcomes {
+            self.report(outcome, &after);
+        }
+    }
+
+    /// Removes owned addresses no known VIP has. True if it removed any.
+    async fn sweep_orphans(&mut self, net: &NetState) -> bool {
+        let known: BTreeSet<IpAddr> = self
+            .vips
+            .values()
+            .filter_map(|v| v.address.as_ref().ok().copied())
+            .collect();
+        let stale: Vec<IfAddr> = orphans(net, &known).into_iter().cloned().collect();
+        if stale.is_empty() {
+            return false;
+        }
+        info!(addresses = ?stale.iter().map(|a| a.address).collect::<Vec<_>>(), "removing owned addresses of no known VIP");
+        for error in self.net.delete_all_owned(&stale).await {
+            self.count(&error, "cannot remove a stale address");
+        }
+        true
+    }
+
+    /// The hold expired: remove every owned address and stop announcing.
+    async fn fail_closed(&mut self) {
+        warn!(hold = ?self.contact.hold(), "API server unreachable for longer than the hold time; removing every pgvip address (fail closed)");
+        self.expired = true;
+        self.metrics.fail_closed.inc();
+        self.remove_everything().await;
+    }
+
+    async fn remove_everything(&mut self) {
+        for mem in self.memory.values_mut() {
+            mem.stop_announcing();
+        }
+        let addrs = match self.net.addresses().await {
+            Ok(addrs) => addrs,
+            Err(error) => return self.count(&error, "cannot list addresses to remove"),
+        };
+        let owned: Vec<IfAddr> = addrs.into_iter().filter(|a| a.is_owned()).collect();
+        let errors = self.net.delete_all_owned(&owned).await;
+        let failed = errors.len();
+        for error in errors {
+            self.count(&error, "cannot remove an address");
+        }
+        self.metrics.addresses_held.set(failed as i64);
+        if !owned.is_empty() {
+            info!(
+                removed = owned.len() - failed,
+                failed, "removed owned addresses"
+            );
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        for mem in self.memory.values_mut() {
+            mem.stop_announcing();
+        }
+        if self.cfg.release_on_exit {
+            info!("shutting down; --release-on-exit set: removing every pgvip address");
+            self.remove_everything().await;
+        } else {
+            info!("shutting down; addresses stay configured, the next start reconciles them");
+        }
+    }
+
+    fn count(&self, error: &Error, what: &str) {
+        self.metrics.error(error.category());
+        warn!(%error, category = error.category(), node = %self.cfg.node, "{what}");
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,27 @@
+//! pgvip node-agent: keeps a PostgresVip's address configured on exactly the node the
+//! controller names in `status.desiredNode`, announces it after the cloud assignment, and
+//! reports back in `status.nodes[node]`.
+//!
+//! Data flow: `watch` (kube watcher) → [`agent::Input`] channel → [`agent::Agent`] (pure
+//! [`plan`] over a [`netlink`] snapshot, then netlink add/remove and [`announce`]) → report
+//! channel → `report` (server-side apply on `/status`). [`hold`] decides, from timestamps
+//! only, when an unreachable API server makes the agent drop everything it holds.
+#![deny(unsafe_code)]
+
+pub mod agent;
+pub mod announce;
+pub mod config;
+pub mod error;
+pub mod frames;
+pub mod hold;
+pub mod http;
+pub mod metrics;
+pub mod model;
+pub mod netlink;
+pub mod netstate;
+pub mod plan;
+pub mod rawsock;
+pub mod report;
+pub mod watch;
+
+pub use error::{Error, Result};

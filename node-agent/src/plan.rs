@@ -1,0 +1,177 @@
+//! The per-VIP decision, as a pure function: given the VIP's spec/status view, this node's
+//! name, the node's addresses (pgvip-owned ones among them) and the `assignedAt` value last
+//! announced for, which addresses to remove, which to add, and whether to announce.
+//!
+//! Data flow: `agent` snapshots netlink state, calls [`plan`], executes the actions in order
+//! (removals first), then builds the report state from the outcome.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::model::VipView;
+use crate::netstate::{choose_interface, IfAddr, Link, NetState};
+
+/// Everything the decision depends on.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanInput<'a> {
+    /// This node's name.
+    pub node: &'a str,
+    /// The VIP; `None` when it was deleted or the API hold expired (remove everything).
+    pub vip: Option<&'a VipView>,
+    /// The address this VIP had when last planned, to remove it after `spec.address` changed.
+    pub previous_address: Option<IpAddr>,
+    /// The node's links and addresses.
+    pub net: &'a NetState,
+    /// Addresses another VIP wants on this node (never removed on this VIP's behalf).
+    pub keep: &'a BTreeSet<IpAddr>,
+    /// The `cloud.assignedAt` this node last announced for.
+    pub last_announced: Option<&'a str>,
+}
+
+/// One side effect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Delete a pgvip-owned address.
+    Remove(IfAddr),
+    /// Add `address` as a pgvip-owned host address on `link`.
+    Add {
+        /// Target interface.
+        link: Link,
+        /// The VIP.
+        address: IpAddr,
+    },
+    /// Send `count` announcement rounds, `interval` apart, the first at once.
+    Announce {
+        /// Interface to send on.
+        link: Link,
+        /// The VIP.
+        address: IpAddr,
+        /// The `cloud.assignedAt` this announcement is for.
+        assigned_at: String,
+        /// Rounds.
+        count: u32,
+        /// Gap between rounds.
+        interval: Duration,
+    },
+}
+
+/// The decision for one VIP.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// Side effects in execution order.
+    pub actions: Vec<Action>,
+    /// The interface the address is (or would be) on, for the report.
+    pub interface: Option<String>,
+    /// A problem that prevents acting, for the report and the error metric.
+    pub error: Option<Error>,
+    /// True when this node should hold the address.
+    pub wanted: bool,
+}
+
+/// Decides what to do for one VIP on this node.
+pub fn plan(input: &PlanInput<'_>) -> Plan {
+    let mut out = Plan::default();
+    let current = input.vip.and_then(|v| v.address.as_ref().ok().copied());
+
+    if let Some(prev) = input.previous_address.filter(|p| Some(*p) != current) {
+        remove_owned(&mut out, input, prev, |_| true);
+    }
+    let Some(vip) = input.vip else {
+        return out;
+    };
+    let address = match &vip.address {
+        Ok(a) => *a,
+        Err(raw) => {
+            out.error = Some(Error::InvalidAddress(raw.clone()));
+            return out;
+        }
+    };
+    if vip.desired_node.as_deref() != Some(input.node) {
+        remove_owned(&mut out, input, address, |_| true);
+        return out;
+    }
+    out.wanted = true;
+    let link = match choose_interface(input.net, address, vip.interface.as_deref()) {
+        Ok(link) => link.clone(),
+        Err(e) => {
+            // Leave whatever is there: the node should hold the address, and the error is
+            // reported so a person can fix the interface setting.
+            out.error = Some(e);
+            return out;
+        }
+    };
+    out.interface = Some(link.name.clone());
+    // Move the address if it sits on another interface (spec.announce.interface changed).
+    remove_owned(&mut out, input, address, |a| a.index != link.index);
+    let on_target = input
+        .net
+        .owned()
+        .any(|a| a.address == address && a.index == link.index);
+    if !on_target {
+        out.actions.push(Action::Add {
+            link: link.clone(),
+            address,
+        });
+    }
+    if let Some(at) = announce_for(vip, input.node, input.last_announced) {
+        out.actions.push(Action::Announce {
+            link,
+            address,
+            assigned_at: at.to_string(),
+            count: vip.garp_count,
+            interval: vip.garp_interval,
+        });
+    }
+    out
+}
+
+fn remove_owned(
+    out: &mut Plan,
+    input: &PlanInput<'_>,
+    address: IpAddr,
+    pick: impl Fn(&IfAddr) -> bool,
+) {
+    if input.keep.contains(&address) {
+        return;
+    }
+    for a in input
+        .net
+        .owned()
+        .filter(|a| a.address == address && pick(a))
+    {
+        out.actions.push(Action::Remove(a.clone()));
+    }
+}
+
+/// The `assignedAt` to announce for: set when `desiredNode == assignedNode == node` and the
+/// value differs from the one last announced for (so a move back announces again).
+pub fn announce_for<'a>(vip: &'a VipView, node: &str, last: Option<&str>) -> Option<&'a str> {
+    let here =
+        vip.desired_node.as_deref() == Some(node) && vip.assigned_node.as_deref() == Some(node);
+    vip.assigned_at
+        .as_deref()
+        .filter(|at| here && Some(*at) != last)
+}
+
+/// The `(announcedFor, announcedAt)` to start from when a VIP is first seen after start-up:
+/// the node's own report, but only when the owned address is still present (after a reboot
+/// that lost the address, announce again).
+pub fn seed_announced(vip: &VipView, address_present: bool) -> Option<(String, String)> {
+    let r = vip.reported.as_ref().filter(|_| address_present)?;
+    Some((
+        r.announced_for.clone()?,
+        r.announced_at.clone().unwrap_or_default(),
+    ))
+}
+
+/// Owned addresses that no known VIP has: left over from a deleted VIP or an old address.
+pub fn orphans<'a>(net: &'a NetState, known: &BTreeSet<IpAddr>) -> Vec<&'a IfAddr> {
+    net.owned()
+        .filter(|a| !known.contains(&a.address))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

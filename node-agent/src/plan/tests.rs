@@ -1,0 +1,400 @@
+use super::*;
+use crate::model::{ReportState, VipKey};
+
+const NODE: &str = "w1";
+const AT1: &str = "2025-05-01T10:00:00.000Z";
+const AT2: &str = "2025-05-01T10:05:00.000Z";
+
+fn link(index: u32, name: &str) -> Link {
+    Link {
+        index,
+        name: name.into(),
+        mac: Some([2, 0, 0, 0, 0, index as u8]),
+    }
+}
+
+fn addr(index: u32, a: &str, p: u8, proto: Option<u8>) -> IfAddr {
+    IfAddr {
+        index,
+        address: a.parse().unwrap(),
+        prefix_len: p,
+        protocol: proto,
+        label: None,
+    }
+}
+
+fn owned(index: u32, a: &str) -> IfAddr {
+    let p = if a.contains(':') { 128 } else { 32 };
+    addr(index, a, p, Some(0x70))
+}
+
+/// eth0 (2) in 10.0.1.0/24 and fd00::/64, eth1 (3) in 10.0.2.0/24.
+fn net(extra: &[IfAddr]) -> NetState {
+    let mut addrs = vec![
+        addr(2, "10.0.1.5", 24, None),
+        addr(2, "fd00::5", 64, None),
+        addr(3, "10.0.2.5", 24, None),
+    ];
+    addrs.extend_from_slice(extra);
+    NetState {
+        links: vec![link(1, "lo"), link(2, "eth0"), link(3, "eth1")],
+        addrs,
+    }
+}
+
+fn vip(address: &str, desired: Option<&str>, assigned: Option<&str>, at: Option<&str>) -> VipView {
+    VipView {
+        key: VipKey {
+            namespace: "db".into(),
+            name: "orders-rw".into(),
+        },
+        address: address.parse().map_err(|_| address.to_string()),
+        desired_node: desired.map(Into::into),
+        assigned_node: assigned.map(Into::into),
+        assigned_at: at.map(Into::into),
+        garp_count: 3,
+        garp_interval: Duration::from_millis(500),
+        interface: None,
+        reported: None,
+    }
+}
+
+/// Compact rendering of a plan for table comparison.
+fn render(p: &Plan) -> Vec<String> {
+    let mut out: Vec<String> = p
+        .actions
+        .iter()
+        .map(|a| match a {
+            Action::Remove(a) => format!("remove {} @{}", a.address, a.index),
+            Action::Add { link, address } => format!("add {address} @{}", link.name),
+            Action::Announce {
+                link,
+                address,
+                assigned_at,
+                count,
+                ..
+            } => format!(
+                "announce {address} @{} for {assigned_at} x{count}",
+                link.name
+            ),
+        })
+        .collect();
+    if let Some(e) = &p.error {
+        out.push(format!("error {}", e.category()));
+    }
+    out
+}
+
+fn run(
+    v: Option<&VipView>,
+    prev: Option<&str>,
+    net: &NetState,
+    keep: &[&str],
+    last: Option<&str>,
+) -> Vec<String> {
+    let keep: BTreeSet<IpAddr> = keep.iter().map(|k| k.parse().unwrap()).collect();
+    render(&plan(&PlanInput {
+        node: NODE,
+        vip: v,
+        previous_address: prev.map(|p| p.parse().unwrap()),
+        net,
+        keep: &keep,
+        last_announced: last,
+    }))
+}
+
+#[test]
+fn decision_table() {
+    let empty = net(&[]);
+    let held = net(&[owned(2, "10.0.1.100")]);
+    let held_elsewhere = net(&[owned(3, "10.0.1.100")]);
+    let foreign = net(&[addr(2, "10.0.1.100", 32, None)]);
+    let held_v6 = net(&[owned(2, "fd00::64")]);
+
+    let cases: Vec<(&str, Vec<String>, Vec<&str>)> = vec![
+        (
+            "desired here, nothing present: add, no announce before the cloud move",
+            run(
+                Some(&vip("10.0.1.100", Some(NODE), Some("w2"), Some(AT1))),
+                None,
+                &empty,
+                &[],
+                None,
+            ),
+            vec!["add 10.0.1.100 @eth0"],
+        ),
+        (
+            "desired and assigned here: add and announce",
+            run(
+                Some(&vip("10.0.1.100", Some(NODE), Some(NODE), Some(AT1))),
+                None,
+                &empty,
+                &[],
+                None,
+            ),
+            vec![
+                "add 10.0.1.100 @eth0",
+                "announce 10.0.1.100 @eth0 for 2025-05-01T10:00:00.000Z x3",
+            ],
+        ),
+        (
+            "already held and announced for this assignment: nothing",
+            run(
+                Some(&vip("10.0.1.100", Some(NODE), Some(NODE), Some(AT1))),
+                None,
+                &held,
+                &[],
+                Some(AT1),
+            ),
+            vec![],
+        ),
+        (
+            "a move back (new assignedAt) announces again",
+            run(
+                Some(&vip("10.0.1.100", Some(NODE), Some(NODE), Some(AT2))),
+                None,
+                &held,
+                &[],
+                Some(AT1),
+            ),
+            vec!["announce 10.0.1.100 @eth0 for 2025-05-01T10:05:00.000Z x3"],
+        ),
+        (
+            "assigned here but no assignedAt yet: no announce",
+            run(
+                Some(&vip("10.0.1.100", Some(NODE), Some(NODE), None)),
+                None,
+                &held,
+                &[],
+                None,
+            ),
+            vec![],
+        ),
+        (
+            "desired elsewhere: remove",
+            run(
+                Some(&vip("10.0.1.100", Some("w2"), Some(NODE), Some(AT1))),
+                None,
+                &held,
+                &[],
+                Some(AT1),
+            ),
+            vec!["remove 10.0.1.100 @2"],
+        ),
+        (
+            "desired absent: remove (fail closed)",
+            run(
+                Some(&vip("10.0.1.100", None, Some(NODE), Some(AT1))),
+                None,
+                &held,
+                &[],
+                None,
+            ),
+            vec!["remove 10.0.1.100 @2"],
+        ),
+        (
+            "desired elsewhere, nothing held: nothing",
+            run(
+                Some(&vip("10.0.1.100", Some("w2"), None, None)),
+                None,
+                &empty,
+                &[],
+                None,
+            ),
+            vec![],
+        ),
+        (
+            "deleted VIP: remove its last address",
+            run(None, Some("10.0.1.100"), &held, &[], None),
+            vec!["remove 10.0.1.100 @2"],
+        ),
+        (
+            "spec.address changed: remove the old one, add the new one",
+            run(
+                Some(&vip("10.0.1.101", Some(NODE), None, None)),
+                Some("10.0.1.100"),
+                &held,
+                &[],
+                None,
+            ),
+            vec!["remove 10.0.1.100 @2", "add 10.0.1.101 @eth0"],
+        ),
+        (
+            "held on the wrong interface: move it",
+            run(
+                Some(&vip("10.0.1.100", Some(NODE), None, None)),
+                None,
+                &held_elsewhere,
+                &[],
+                None,
+            ),
+            vec!["remove 10.0.1.100 @3", "add 10.0.1.100 @eth0"],
+        ),
+        (
+            "a foreign copy (no mark) is never removed",
+            run(
+                Some(&vip("10.0.1.100", Some("w2"), None, None)),
+                None,
+                &foreign,
+                &[],
+                None,
+            ),
+            vec![],
+        ),
+        (
+            "a foreign copy does not count as ours: add (EEXIST is success)",
+            run(
+                Some(&vip("10.0.1.100", Some(NODE), None, None)),
+                None,
+                &foreign,
+                &[],
+                None,
+            ),
+            vec!["add 10.0.1.100 @eth0"],
+        ),
+        (
+            "another VIP wants the same address here: keep it",
+            run(
+                Some(&vip("10.0.1.100", Some("w2"), None, None)),
+                None,
+                &held,
+                &["10.0.1.100"],
+                None,
+            ),
+            vec![],
+        ),
+        (
+            "no connected subnet: error, no action",
+            run(
+                Some(&vip("10.9.9.9", Some(NODE), Some(NODE), Some(AT1))),
+                None,
+                &empty,
+                &[],
+                None,
+            ),
+            vec!["error no_interface"],
+        ),
+        (
+            "invalid address: error, no action",
+            run(
+                Some(&vip("not-an-ip", Some(NODE), None, None)),
+                None,
+                &empty,
+                &[],
+                None,
+            ),
+            vec!["error invalid_address"],
+        ),
+        (
+            "IPv6: add and announce",
+            run(
+                Some(&vip("fd00::64", Some(NODE), Some(NODE), Some(AT1))),
+                None,
+                &empty,
+                &[],
+                None,
+            ),
+            vec![
+                "add fd00::64 @eth0",
+                "announce fd00::64 @eth0 for 2025-05-01T10:00:00.000Z x3",
+            ],
+        ),
+        (
+            "IPv6: desired elsewhere, remove",
+            run(
+                Some(&vip("fd00::64", Some("w2"), None, None)),
+                None,
+                &held_v6,
+                &[],
+                None,
+            ),
+            vec!["remove fd00::64 @2"],
+        ),
+    ];
+    for (name, got, want) in cases {
+        assert_eq!(got, want, "{name}");
+    }
+}
+
+#[test]
+fn explicit_interface_wins_and_must_exist() {
+    let mut v = vip("10.0.1.100", Some(NODE), None, None);
+    v.interface = Some("eth1".into());
+    assert_eq!(
+        run(Some(&v), None, &net(&[]), &[], None),
+        ["add 10.0.1.100 @eth1"]
+    );
+    v.interface = Some("bond0".into());
+    assert_eq!(
+        run(Some(&v), None, &net(&[owned(2, "10.0.1.100")]), &[], None),
+        ["error interface_not_found"],
+        "an unknown interface leaves the held address alone"
+    );
+}
+
+#[test]
+fn wanted_and_interface_fields() {
+    let keep = BTreeSet::new();
+    let n = net(&[]);
+    let v = vip("10.0.1.100", Some(NODE), None, None);
+    let p = plan(&PlanInput {
+        node: NODE,
+        vip: Some(&v),
+        previous_address: None,
+        net: &n,
+        keep: &keep,
+        last_announced: None,
+    });
+    assert!(p.wanted);
+    assert_eq!(p.interface.as_deref(), Some("eth0"));
+    let v = vip("10.0.1.100", Some("w2"), None, None);
+    let p = plan(&PlanInput {
+        vip: Some(&v),
+        ..PlanInput {
+            node: NODE,
+            vip: None,
+            previous_address: None,
+            net: &n,
+            keep: &keep,
+            last_announced: None,
+        }
+    });
+    assert!(!p.wanted);
+    assert_eq!(p.interface, None);
+}
+
+#[test]
+fn seeding_the_announced_value() {
+    let mut v = vip("10.0.1.100", Some(NODE), Some(NODE), Some(AT1));
+    assert_eq!(seed_announced(&v, true), None);
+    v.reported = Some(ReportState {
+        address_configured: true,
+        announced_for: Some(AT1.into()),
+        announced_at: Some("2025-05-01T10:00:00.020Z".into()),
+        ..Default::default()
+    });
+    assert_eq!(
+        seed_announced(&v, true),
+        Some((AT1.to_string(), "2025-05-01T10:00:00.020Z".to_string()))
+    );
+    assert_eq!(
+        seed_announced(&v, false),
+        None,
+        "address lost: announce again"
+    );
+}
+
+#[test]
+fn orphans_are_owned_addresses_of_no_known_vip() {
+    let n = net(&[
+        owned(2, "10.0.1.100"),
+        owned(2, "10.0.1.101"),
+        addr(2, "10.0.1.102", 32, None),
+    ]);
+    let known: BTreeSet<IpAddr> = ["10.0.1.100".parse().unwrap()].into();
+    let got: Vec<String> = orphans(&n, &known)
+        .iter()
+        .map(|a| a.address.to_string())
+        .collect();
+    assert_eq!(got, ["10.0.1.101"]);
+}

@@ -1,0 +1,160 @@
+//! Helpers shared by the root-only integration tests: every test runs on its own thread in a
+//! fresh, unnamed network namespace (`unshare(CLONE_NEWNET)`), which the kernel destroys when
+//! the thread and its sockets are gone, so nothing is ever left behind, even on a panic.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::TryStreamExt;
+use nix::sched::{unshare, CloneFlags};
+use pgvip_node_agent::model::{VipKey, VipView};
+use pgvip_node_agent::netlink::Netlink;
+use pgvip_node_agent::netstate::{IfAddr, Link};
+use rtnetlink::{LinkUnspec, LinkVeth};
+
+/// Runs `f` on a new thread inside a fresh network namespace with a current-thread runtime
+/// (so every socket the test and the code under test open lives in that namespace).
+pub fn in_netns<F, Fut, T>(f: F) -> T
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = T>,
+    T: Send + 'static,
+{
+    std::thread::spawn(move || {
+        unshare(CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET): run the tests as root");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(f())
+    })
+    .join()
+    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// Creates an up Ethernet link called `name` (one end of a veth pair whose other end,
+/// `<name>-p` or `p<n>` when that is too long, is also up; this kernel has no dummy links)
+/// and returns it as the agent sees it.
+pub async fn test_link(net: &Netlink, name: &str) -> Link {
+    static PEERS: AtomicU32 = AtomicU32::new(0);
+    let mut peer = format!("{name}-p");
+    if peer.len() > 15 {
+        peer = format!("p{}", PEERS.fetch_add(1, Ordering::Relaxed));
+    }
+    net.handle()
+        .link()
+        .add(LinkVeth::new(name, &peer).up().build())
+        .execute()
+        .await
+        .expect("create veth pair");
+    let p = link(net, &peer).await;
+    net.handle()
+        .link()
+        .set(LinkUnspec::new_with_index(p.index).up().build())
+        .execute()
+        .await
+        .expect("set peer up");
+    link(net, name).await
+}
+
+/// The link called `name`.
+pub async fn link(net: &Netlink, name: &str) -> Link {
+    net.links()
+        .await
+        .expect("dump links")
+        .into_iter()
+        .find(|l| l.name == name)
+        .unwrap_or_else(|| panic!("no link {name}"))
+}
+
+/// Adds an address the way an administrator would (`ip addr add`): no pgvip mark.
+pub async fn add_foreign(net: &Netlink, link: &Link, addr: &str, prefix: u8) {
+    let ip: IpAddr = addr.parse().unwrap();
+    let mut req = net.handle().address().add(link.index, ip, prefix);
+    if ip.is_ipv6() {
+        // Skip DAD so the address is usable (and its subnet "connected") at once.
+        use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags};
+        req.message_mut()
+            .attributes
+            .push(AddressAttribute::Flags(AddressFlags::Nodad));
+    }
+    req.execute().await.expect("add foreign address");
+}
+
+/// Every address equal to `addr` on the node.
+pub async fn find(net: &Netlink, addr: &str) -> Vec<IfAddr> {
+    let ip: IpAddr = addr.parse().unwrap();
+    net.addresses()
+        .await
+        .expect("dump addresses")
+        .into_iter()
+        .filter(|a| a.address == ip)
+        .collect()
+}
+
+/// Raw `IFA_FLAGS` of the address `addr` (to check IFA_F_NODAD / tentative state).
+pub async fn flags_of(net: &Netlink, addr: &str) -> u32 {
+    use rtnetlink::packet_route::address::AddressAttribute;
+    let ip: IpAddr = addr.parse().unwrap();
+    let msgs: Vec<_> = net
+        .handle()
+        .address()
+        .get()
+        .set_address_filter(ip)
+        .execute()
+        .try_collect()
+        .await
+        .expect("dump");
+    msgs.iter()
+        .flat_map(|m| m.attributes.iter())
+        .find_map(|a| match a {
+            AddressAttribute::Flags(f) => Some(f.bits()),
+            _ => None,
+        })
+        .expect("IFA_FLAGS")
+}
+
+/// A VIP view for tests.
+pub fn vip(
+    name: &str,
+    address: &str,
+    desired: Option<&str>,
+    assigned: Option<&str>,
+    at: Option<&str>,
+) -> VipView {
+    VipView {
+        key: VipKey {
+            namespace: "db".into(),
+            name: name.into(),
+        },
+        address: address.parse().map_err(|_| address.to_string()),
+        desired_node: desired.map(Into::into),
+        assigned_node: assigned.map(Into::into),
+        assigned_at: at.map(Into::into),
+        garp_count: 1,
+        garp_interval: Duration::from_millis(10),
+        interface: None,
+        reported: None,
+    }
+}
+
+/// Polls `cond` every 10 ms until it holds or `timeout` passes; returns whether it held.
+pub async fn eventually<F, Fut>(timeout: Duration, mut cond: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let end = Instant::now() + timeout;
+    loop {
+        if cond().await {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
