@@ -33,15 +33,12 @@ pub async fn cleanup(
     let (ns, name) = (vip.namespace().unwrap_or_default(), vip.name_any());
     let k = key(&ns, &name);
     let snapshot = vip.status.clone().unwrap_or_default();
-    let mut cur = sh
-        .writes
-        .base(&k, vip.metadata.resource_version.as_deref(), &snapshot);
+    let mut cur = sh.writes.base(&k, &snapshot);
     let mut w = Writer {
         api,
         sh,
         name: name.clone(),
         key: k.clone(),
-        rv: vip.metadata.resource_version.clone(),
     };
     let ts = now_rfc3339();
     let d = Decision::Unconfirmed {

@@ -105,8 +105,6 @@ pub struct Writer<'a> {
     pub name: String,
     /// `namespace/name`.
     pub key: String,
-    /// `resourceVersion` the next write is made on top of.
-    pub rv: Option<String>,
 }
 
 impl Writer<'_> {
@@ -120,9 +118,8 @@ impl Writer<'_> {
             if !self.sh.leadership.is_leader() {
                 return Err(Error::NotLeader);
             }
-            let new_rv = status::apply(self.api, &self.name, &next).await?;
-            self.sh.writes.record(&self.key, self.rv.take(), &next);
-            self.rv = new_rv;
+            status::apply(self.api, &self.name, &next).await?;
+            self.sh.writes.record(&self.key, &next);
             self.sh
                 .metrics
                 .vip_conditions(&self.key, Some(&next.conditions));

@@ -98,16 +98,13 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
     let k = key(&ns, &name);
     let gen = vip.metadata.generation;
     let snapshot = vip.status.clone().unwrap_or_default();
-    let mut cur = sh
-        .writes
-        .base(&k, vip.metadata.resource_version.as_deref(), &snapshot);
+    let mut cur = sh.writes.base(&k, &snapshot);
     let nodes = snapshot.nodes.clone();
     let mut w = Writer {
         api,
         sh,
         name: name.clone(),
         key: k.clone(),
-        rv: vip.metadata.resource_version.clone(),
     };
     if let Some(p) = &vip.spec.patroni {
         tracing::Span::current().record("cluster", p.scope.as_str());

@@ -46,75 +46,53 @@ pub fn patch_body(status: &PostgresVipStatus) -> Result<serde_json::Value, serde
     }))
 }
 
-/// Applies the controller's status with server-side apply under [`CONTROLLER_MANAGER`];
-/// returns the object's new `resourceVersion`.
+/// Applies the controller's status with server-side apply under [`CONTROLLER_MANAGER`].
 pub async fn apply(
     api: &Api<PostgresVip>,
     name: &str,
     status: &PostgresVipStatus,
-) -> crate::Result<Option<String>> {
+) -> crate::Result<()> {
     let body = patch_body(status)?;
     let pp = PatchParams::apply(CONTROLLER_MANAGER).force();
-    let o = api.patch_status(name, &pp, &Patch::Apply(&body)).await?;
-    Ok(o.metadata.resource_version)
+    api.patch_status(name, &pp, &Patch::Apply(&body)).await?;
+    Ok(())
 }
 
-#[derive(Debug)]
-struct Written {
-    stale: Vec<String>,
-    status: PostgresVipStatus,
-}
-
-/// The last status this controller wrote per VIP. A reconcile can run on a store snapshot
-/// older than its own last write (another trigger fired before the watch delivered the write);
-/// it then starts from what was written, so it neither redoes a cloud move nor issues a second
-/// `assignedAt` for the same move.
+/// The last status this controller wrote per VIP, for the current leadership term (the cache
+/// lives in the term's shared state, so a new term starts empty).
+///
+/// Only the elected controller writes the controller-owned status fields, so within a term its
+/// own last write is the truth for them. A reconcile's store snapshot can be older than that
+/// write even when its `resourceVersion` is new to us: an agent's report (another field
+/// manager) lands between our write and the watch delivering it. Starting from the snapshot
+/// would then redo the cloud move and issue a second `assignedAt` (and forget that pgvip
+/// created the private IP). So the controller's fields always come from the last write; agent
+/// entries (`nodes`) always come from the snapshot.
 #[derive(Debug, Default)]
 pub struct WriteCache {
-    inner: Mutex<HashMap<String, Written>>,
+    inner: Mutex<HashMap<String, PostgresVipStatus>>,
 }
 
 impl WriteCache {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Written>> {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, PostgresVipStatus>> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The status to start from: the snapshot's, or the cached one when the snapshot's
-    /// `resourceVersion` predates this controller's last write. Agent entries (`nodes`) always
-    /// come from the snapshot.
-    pub fn base(
-        &self,
-        key: &str,
-        snapshot_rv: Option<&str>,
-        snapshot: &PostgresVipStatus,
-    ) -> PostgresVipStatus {
-        let mut m = self.map();
-        match (m.get(key), snapshot_rv) {
-            (Some(w), Some(rv)) if w.stale.iter().any(|s| s == rv) => PostgresVipStatus {
+    /// The status to start from: the controller's last write in this term, with the agents'
+    /// entries from `snapshot`; the snapshot itself when nothing was written yet.
+    pub fn base(&self, key: &str, snapshot: &PostgresVipStatus) -> PostgresVipStatus {
+        match self.map().get(key) {
+            Some(w) => PostgresVipStatus {
                 nodes: snapshot.nodes.clone(),
-                ..w.status.clone()
+                ..w.clone()
             },
-            _ => {
-                m.remove(key);
-                snapshot.clone()
-            }
+            None => snapshot.clone(),
         }
     }
 
-    /// Records a write of `status` made on top of `before_rv`.
-    pub fn record(&self, key: &str, before_rv: Option<String>, status: &PostgresVipStatus) {
-        let mut m = self.map();
-        let w = m.entry(key.to_string()).or_insert_with(|| Written {
-            stale: Vec::new(),
-            status: PostgresVipStatus::default(),
-        });
-        if let Some(rv) = before_rv {
-            w.stale.push(rv);
-            if w.stale.len() > 16 {
-                w.stale.remove(0);
-            }
-        }
-        w.status = controller_view(status);
+    /// Records that `status` was written for `key`.
+    pub fn record(&self, key: &str, status: &PostgresVipStatus) {
+        self.map().insert(key.to_string(), controller_view(status));
     }
 
     /// Forgets `key` (deleted VIP).

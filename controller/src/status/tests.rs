@@ -399,32 +399,37 @@ fn differs_ignores_agent_entries() {
 }
 
 #[test]
-fn write_cache_covers_stale_snapshots_only() {
+fn write_cache_keeps_our_fields_and_takes_agent_entries() {
     let c = WriteCache::default();
-    let written = assigned("n2", "A2");
-    c.record("ns/v", Some("10".into()), &written);
-    c.record("ns/v", Some("11".into()), &written);
     let mut old = assigned("n1", "A1");
     old.nodes.push(report("n1", true, Some("A1")));
-    let base = c.base("ns/v", Some("10"), &old);
+    assert_eq!(
+        c.base("ns/v", &old),
+        old,
+        "nothing written yet: the snapshot"
+    );
+    let written = assigned("n2", "A2");
+    c.record("ns/v", &written);
+    // A snapshot newer than our write by resourceVersion (an agent reported in between) but
+    // still without our write: our fields win, the agent's entries are kept.
+    let base = c.base("ns/v", &old);
     assert_eq!(
         base.assigned_node.as_deref(),
         Some("n2"),
         "stale snapshot: start from our write"
     );
     assert_eq!(
+        base.cloud, written.cloud,
+        "no second assignedAt, no lost createdByPgvip"
+    );
+    assert_eq!(
         base.nodes, old.nodes,
         "agent entries still come from the snapshot"
     );
-    let fresh = c.base("ns/v", Some("12"), &old);
+    c.forget("ns/v");
     assert_eq!(
-        fresh.assigned_node.as_deref(),
+        c.base("ns/v", &old).assigned_node.as_deref(),
         Some("n1"),
-        "newer snapshot wins"
-    );
-    assert_eq!(
-        c.base("ns/v", Some("10"), &old).assigned_node.as_deref(),
-        Some("n1"),
-        "entry dropped once caught up"
+        "forgotten on deletion"
     );
 }
