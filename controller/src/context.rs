@@ -119,11 +119,12 @@ impl Writer<'_> {
                 return Err(Error::NotLeader);
             }
             status::apply(self.api, &self.name, &next).await?;
-            self.sh.writes.record(&self.key, &next);
             self.sh
                 .metrics
                 .vip_conditions(&self.key, Some(&next.conditions));
         }
+        // Recorded even when nothing changed: the cache is this term's view of the status.
+        self.sh.writes.record(&self.key, &next);
         *cur = PostgresVipStatus {
             nodes: std::mem::take(&mut cur.nodes),
             ..next

@@ -180,9 +180,13 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
     let was_confirmed = conditions::is_true(&cur.conditions, condition::LEADER_CONFIRMED);
     let mut next = with_decision(&cur, &decision, replica, gen, &ts);
     match &decision {
+        // A move still pending (e.g. published by a replica that lost leadership before
+        // the move) is timed from this replica's first sight of the lock, so the failover
+        // it completes is still recorded.
         Decision::Confirmed(m)
             if cur.desired_node.as_deref() != Some(&m.node)
-                || cur.leader.as_ref().map(|l| &l.pod) != Some(&m.pod) =>
+                || cur.leader.as_ref().map(|l| &l.pod) != Some(&m.pod)
+                || cur.assigned_node.as_deref() != Some(&m.node) =>
         {
             let seen = g
                 .lock_obs
@@ -250,7 +254,14 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
     });
 
     // 5. cloud move
-    if let (true, Some(node)) = (needs_cloud_move(&cur), cur.desired_node.clone()) {
+    // A new leadership term confirms the cloud side once before trusting the status: the
+    // previous holder may have died between the move and its write, or the assignment may have
+    // drifted (moved by hand, or written by an L2-only controller).
+    let unconfirmed = !sh.writes.confirmed(&k, cur.desired_node.as_deref());
+    if let (true, Some(node)) = (
+        needs_cloud_move(&cur) || unconfirmed,
+        cur.desired_node.clone(),
+    ) {
         if !sh.leadership.is_leader() {
             return Err(Error::NotLeader);
         }
@@ -281,13 +292,20 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
             Ok(a) => {
                 info!(node = %node, vnic = a.vnic_id.as_deref().unwrap_or(""), opc_request_id = %a.opc_request_ids.join(","),
                       created = a.created, changed = a.changed, took_ms = took.as_millis() as u64, "cloud assignment confirmed");
-                let mut next = with_assignment(&cur, &node, &a, &ts);
+                // An unchanged assignment keeps its assignedAt, so agents do not announce again.
+                let same = !a.changed && cur.assigned_node.as_deref() == Some(node.as_str());
+                let at = match cur.cloud.as_ref().and_then(|c| c.assigned_at.clone()) {
+                    Some(prev) if same => prev,
+                    _ => ts.clone(),
+                };
+                let mut next = with_assignment(&cur, &node, &a, &at);
                 derive_conditions(
                     &mut next,
                     &nodes,
                     &facts(sh, gen, &ts, None, false, DataPath::NotChecked),
                 );
                 w.write(&mut cur, next).await?;
+                sh.writes.confirm(&k, &node);
                 sh.failovers
                     .update(&k, |t| t.assigned = Some(Instant::now()));
             }

@@ -71,6 +71,7 @@ pub async fn apply(
 #[derive(Debug, Default)]
 pub struct WriteCache {
     inner: Mutex<HashMap<String, PostgresVipStatus>>,
+    confirmed_on: Mutex<HashMap<String, String>>,
 }
 
 impl WriteCache {
@@ -95,9 +96,33 @@ impl WriteCache {
         self.map().insert(key.to_string(), controller_view(status));
     }
 
+    /// Records that the cloud confirmed, in this term, that `key`'s address is on `node`.
+    pub fn confirm(&self, key: &str, node: &str) {
+        self.confirmed_on
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_string(), node.to_string());
+    }
+
+    /// Whether the cloud confirmed in this term that `key`'s address is on `node` (always
+    /// true without a desired node). Status fields inherited from an earlier term or another
+    /// controller do not count: they may be stale or written by an L2-only controller.
+    pub fn confirmed(&self, key: &str, node: Option<&str>) -> bool {
+        let Some(node) = node else { return true };
+        self.confirmed_on
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .is_some_and(|n| n == node)
+    }
+
     /// Forgets `key` (deleted VIP).
     pub fn forget(&self, key: &str) {
         self.map().remove(key);
+        self.confirmed_on
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
     }
 }
 

@@ -433,3 +433,24 @@ fn write_cache_keeps_our_fields_and_takes_agent_entries() {
         "forgotten on deletion"
     );
 }
+
+#[test]
+fn a_new_term_confirms_the_cloud_before_trusting_the_status() {
+    let c = WriteCache::default();
+    assert!(
+        !c.confirmed("ns/v", Some("n2")),
+        "nothing written in this term"
+    );
+    assert!(
+        c.confirmed("ns/v", None),
+        "no desired node: nothing to confirm"
+    );
+    c.record("ns/v", &assigned("n2", "A2"));
+    assert!(
+        !c.confirmed("ns/v", Some("n2")),
+        "an inherited assignment is not a confirmation"
+    );
+    c.confirm("ns/v", "n2");
+    assert!(c.confirmed("ns/v", Some("n2")));
+    assert!(!c.confirmed("ns/v", Some("n3")), "desired node changed");
+}
