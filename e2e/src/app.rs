@@ -21,7 +21,7 @@ use crate::{
 /// What happened to one write attempt.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// Committed; the server address that acknowledged it.
+    /// Committed; the data directory of the server that acknowledged it (names the member).
     Acked(String),
     /// Failed (connect, write or timeout), with the error text.
     Failed(String),
@@ -171,7 +171,7 @@ async fn attempt(
     let c = client.as_ref().ok_or("no connection")?;
     let row = tokio::time::timeout(
         cfg.timeout,
-        c.query_one("INSERT INTO app_writes (seq, server) VALUES ($1, inet_server_addr()) RETURNING host(server)", &[&seq]),
+        c.query_one("INSERT INTO app_writes (seq, server) VALUES ($1, inet_server_addr()) RETURNING current_setting('data_directory')", &[&seq]),
     )
     .await
     .map_err(|_| "write timeout".to_string())?
@@ -203,7 +203,7 @@ pub fn acked(attempts: &[Attempt]) -> Vec<i64> {
         .collect()
 }
 
-/// The server that acknowledged the last write, if the last attempt was acknowledged.
+/// The data directory of the server that acknowledged the last acknowledged write.
 pub fn last_server(attempts: &[Attempt]) -> Option<String> {
     attempts.iter().rev().find_map(|a| match &a.outcome {
         Outcome::Acked(s) => Some(s.clone()),
@@ -223,6 +223,13 @@ pub fn missing_acked(attempts: &[Attempt], present: &[i64]) -> Vec<i64> {
 /// Converts an error text into the harness error.
 pub fn err(msg: impl Into<String>) -> Error {
     Error::Other(msg.into())
+}
+
+/// Whether `server` (a data directory) belongs to Patroni member `member`.
+pub fn is_member(server: &str, member: &str) -> bool {
+    server
+        .trim_end_matches('/')
+        .ends_with(&format!("/{member}/data"))
 }
 
 #[cfg(test)]

@@ -90,6 +90,13 @@ pub fn render_chart_rbac(bin: &Path, repo: &Path, namespace: &str) -> Result<Str
             namespace,
             "--kube-version",
             "1.34.4",
+            // The testbed's controller authenticates with an API key, as the chart's apiKey mode does.
+            "--set",
+            "oci.auth=apiKey",
+            "--set",
+            "oci.region=us-phoenix-1",
+            "--set",
+            "oci.apiKey.secretName=pgvip-oci-api-key",
             "--show-only",
             "templates/serviceaccounts.yaml",
             "--show-only",

@@ -109,6 +109,17 @@ pub fn stop_pidfile(pidfile: &Path, grace: Duration) -> Result<()> {
     Ok(())
 }
 
+/// SIGKILLs the process group recorded in `pidfile` at once, as a crash would end it.
+pub fn kill_pidfile(pidfile: &Path) {
+    if let Some(pid) = fs::read_to_string(pidfile)
+        .ok()
+        .and_then(|t| t.trim().parse::<i32>().ok())
+    {
+        let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+        let _ = fs::remove_file(pidfile);
+    }
+}
+
 /// SIGTERM to process group `pgid`, SIGKILL if it is still there after `grace`.
 pub fn stop_group(pgid: i32, grace: Duration) {
     let pg = Pid::from_raw(pgid);

@@ -19,7 +19,9 @@ pub mod fwd;
 pub mod layout;
 pub mod netns;
 pub mod patroni;
+pub mod pgvip;
 pub mod pki;
+pub mod scenario;
 pub mod serve;
 pub mod testbed;
 

@@ -382,3 +382,61 @@ impl Testbed {
         cmd::run_in(&n.netns, "runuser", &full)
     }
 }
+
+impl Testbed {
+    /// Crashes `node`'s member: SIGKILL to Patroni and its postmaster.
+    pub fn kill_member(&self, node: &crate::layout::NodeLayout) {
+        cmd::kill_pidfile(&self.layout.path(&format!("patroni-{}.pid", node.member)));
+        patroni::kill_postmaster(&self.layout.path(&format!("pg/{}/data", node.member)));
+    }
+
+    /// Starts `node`'s member again (after a crash or a stop).
+    pub fn start_member(&self, node: &crate::layout::NodeLayout) -> Result<()> {
+        let patroni = self.patronictl.with_file_name("patroni");
+        patroni::start_member(
+            &self.layout,
+            node,
+            &patroni,
+            &self.layout.path("kubeconfig-patroni"),
+        )
+        .map(|_| ())
+    }
+
+    /// Freezes (SIGSTOP) or thaws (SIGCONT) every process inside `node`'s namespace.
+    pub fn freeze_node(&self, node: &crate::layout::NodeLayout, frozen: bool) -> Result<()> {
+        let pids = cmd::run("ip", &["netns", "pids", &node.netns])?;
+        let sig = if frozen {
+            nix::sys::signal::Signal::SIGSTOP
+        } else {
+            nix::sys::signal::Signal::SIGCONT
+        };
+        for p in pids
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok())
+        {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), sig);
+        }
+        Ok(())
+    }
+
+    /// Cuts (or restores) `node`'s access to the apiserver, leaving its data path alone.
+    pub fn partition_from_api(&self, node: &crate::layout::NodeLayout, cut: bool) -> Result<()> {
+        let port = self.layout.apiserver_port;
+        if cut {
+            let rules = format!("table inet pgvip_partition {{\n  chain out {{\n    type filter hook output priority 0;\n    tcp dport {port} drop\n  }}\n}}\n");
+            cmd::run_input(
+                "ip",
+                &["netns", "exec", &node.netns, "nft", "-f", "-"],
+                Some(rules.as_bytes()),
+            )
+            .map(|_| ())
+        } else {
+            cmd::run_in(
+                &node.netns,
+                "nft",
+                &["delete", "table", "inet", "pgvip_partition"],
+            )
+            .map(|_| ())
+        }
+    }
+}

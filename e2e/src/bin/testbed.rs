@@ -31,6 +31,12 @@ enum Cmd {
     Down,
     /// Print the env file of the running testbed.
     Env,
+    /// Start pgvip on the running testbed: one node-agent per worker and a controller.
+    Pgvip {
+        /// Run the controller without the cloud move (reproduces the bug pgvip fixes).
+        #[arg(long)]
+        no_cloud: bool,
+    },
     /// Internal: the supervisor process (forwarders, node heartbeats).
     Serve,
 }
@@ -69,6 +75,7 @@ async fn main() -> ExitCode {
             .map(|t| print!("{t}"))
             .map_err(|e| pgvip_e2e::Error::Other(format!("no testbed is up: {e}"))),
         Cmd::Serve => pgvip_e2e::serve::run(layout).await,
+        Cmd::Pgvip { no_cloud } => start_pgvip(&layout, no_cloud),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
@@ -77,4 +84,22 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn start_pgvip(layout: &Layout, no_cloud: bool) -> pgvip_e2e::Result<()> {
+    use pgvip_e2e::pgvip::{start_agent, start_controller, CloudMode};
+    for n in &layout.nodes {
+        start_agent(layout, n)?;
+    }
+    start_controller(
+        layout,
+        0,
+        if no_cloud {
+            CloudMode::None
+        } else {
+            CloudMode::Oci
+        },
+    )?;
+    println!("pgvip started; logs in {}", layout.path("logs").display());
+    Ok(())
 }

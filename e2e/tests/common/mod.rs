@@ -57,7 +57,11 @@ impl Suite {
                         body(tbr, sr)
                     });
                 });
-                if let Err(e) = tb.down() {
+                if std::env::var_os("PGVIP_E2E_KEEP").is_some() {
+                    println!(
+                        "{name}: PGVIP_E2E_KEEP set: testbed left up; `testbed down` removes it"
+                    );
+                } else if let Err(e) = tb.down() {
                     suite.failed.push(format!("teardown: {e}"));
                 }
             }
@@ -76,6 +80,15 @@ impl Suite {
             ExitCode::SUCCESS
         } else {
             ExitCode::FAILURE
+        }
+    }
+
+    /// Whether `name` is selected by `PGVIP_E2E_ONLY` (a comma-separated list of substrings;
+    /// unset selects everything).
+    pub fn selected(name: &str) -> bool {
+        match std::env::var("PGVIP_E2E_ONLY") {
+            Ok(only) if !only.is_empty() => only.split(',').any(|p| name.contains(p.trim())),
+            _ => true,
         }
     }
 

@@ -1,0 +1,153 @@
+//! Running pgvip itself on the testbed: the controller in the controller host's namespace and
+//! one node-agent per worker namespace, as processes with exactly the credentials the chart gives
+//! them (service-account tokens bound to the chart's RBAC) and the flags the chart sets.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::Duration,
+};
+
+use crate::{
+    cloud::CONTROLLER_USER,
+    cmd::{spawn_detached, stop_pidfile},
+    error::{Error, Result},
+    layout::{Layout, NodeLayout},
+};
+
+/// How the controller reaches the cloud.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloudMode {
+    /// Through the OCI simulator with an API key (the product's behaviour).
+    Oci,
+    /// No cloud call (L2 only): the negative control that reproduces the seed bug.
+    None,
+}
+
+/// A pgvip binary built next to the running test or harness binary.
+pub fn binary(name: &str) -> Result<PathBuf> {
+    let exe = std::env::current_exe().map_err(|e| Error::Other(format!("current exe: {e}")))?;
+    let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let p = dir.join(name);
+    if p.exists() {
+        Ok(p)
+    } else {
+        Err(Error::Other(format!(
+            "{} is not built; run `cargo build --workspace --bins` first",
+            p.display()
+        )))
+    }
+}
+
+fn agent_pidfile(layout: &Layout, node: &NodeLayout) -> PathBuf {
+    layout.path(&format!("agent-{}.pid", node.name))
+}
+
+/// Starts the node-agent of `node` inside its namespace.
+pub fn start_agent(layout: &Layout, node: &NodeLayout) -> Result<u32> {
+    let bin = binary("pgvip-node-agent")?;
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &node.netns, "env"])
+        .arg(format!(
+            "KUBECONFIG={}",
+            layout.path("kubeconfig-agent").display()
+        ))
+        .arg(format!("NODE_NAME={}", node.name))
+        .arg("RUST_LOG=info")
+        .arg(bin)
+        .args([
+            "--metrics-addr",
+            "127.0.0.1:9101",
+            "--log-format",
+            "json",
+            "--hold-seconds",
+            "20",
+        ]);
+    spawn_detached(
+        &mut cmd,
+        &agent_pidfile(layout, node),
+        &layout.path(&format!("logs/agent-{}.log", node.name)),
+    )
+}
+
+/// Stops the node-agent of `node` (SIGTERM: it keeps its addresses, as on a plain restart).
+pub fn stop_agent(layout: &Layout, node: &NodeLayout) -> Result<()> {
+    stop_pidfile(&agent_pidfile(layout, node), Duration::from_secs(5))
+}
+
+/// Starts controller replica `id` in the controller host's namespace.
+pub fn start_controller(layout: &Layout, id: u32, mode: CloudMode) -> Result<u32> {
+    let bin = binary("pgvip-controller")?;
+    let fp = std::fs::read_to_string(layout.path("oci/api-key.fingerprint"))
+        .map_err(|e| Error::Other(format!("API key fingerprint: {e}")))?;
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &layout.controller_host.netns, "env"])
+        .arg(format!(
+            "KUBECONFIG={}",
+            layout.path("kubeconfig-controller").display()
+        ))
+        .arg(format!("POD_NAME=pgvip-controller-{id}"))
+        .arg(format!("POD_NAMESPACE={}", layout.system_namespace))
+        .arg("RUST_LOG=info")
+        .arg(bin)
+        .args([
+            "--log-format",
+            "json",
+            "--metrics-addr",
+            &format!("127.0.0.1:{}", 8080 + id),
+        ])
+        .args(["--leader-election-namespace", &layout.system_namespace]);
+    match mode {
+        CloudMode::None => {
+            cmd.args(["--cloud-provider", "none"]);
+        }
+        CloudMode::Oci => {
+            cmd.args([
+                "--cloud-provider",
+                "oci",
+                "--oci-auth",
+                "api-key",
+                "--oci-region",
+                &layout.region,
+            ])
+            .args([
+                "--oci-tenancy",
+                &layout.tenancy_id,
+                "--oci-user",
+                CONTROLLER_USER,
+                "--oci-fingerprint",
+                fp.trim(),
+            ])
+            .arg("--oci-private-key-file")
+            .arg(layout.path("oci/api-key.pem"))
+            .args([
+                "--oci-core-endpoint",
+                &format!("https://127.0.0.1:{}", layout.oci_port),
+            ])
+            .arg("--oci-ca-bundle")
+            .arg(layout.path("oci/ca.crt"));
+        }
+    }
+    spawn_detached(
+        &mut cmd,
+        &controller_pidfile(layout, id),
+        &layout.path(&format!("logs/controller-{id}.log")),
+    )
+}
+
+fn controller_pidfile(layout: &Layout, id: u32) -> PathBuf {
+    layout.path(&format!("controller-{id}.pid"))
+}
+
+/// Stops controller replica `id`; `kill` sends SIGKILL at once (a crash), else SIGTERM.
+pub fn stop_controller(layout: &Layout, id: u32, kill: bool) -> Result<()> {
+    if kill {
+        crate::cmd::kill_pidfile(&controller_pidfile(layout, id));
+        Ok(())
+    } else {
+        stop_pidfile(&controller_pidfile(layout, id), Duration::from_secs(5))
+    }
+}

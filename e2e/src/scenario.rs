@@ -1,0 +1,337 @@
+//! One failover, measured from the application's side: start a writer through the VIP, disturb
+//! the cluster, wait until writes land on the new primary through the VIP, then check what must
+//! hold after convergence (every acknowledged write present, exactly one node with the address,
+//! the cloud assignment on that node's VNIC, PostgresVip Ready with the failover recorded).
+
+use std::time::{Duration, Instant};
+
+use kube::Api;
+use pgvip_api::{condition, PostgresVip};
+use serde::Serialize;
+
+use crate::{
+    app::{self, Writer, WriterConfig},
+    cluster::wait_for,
+    cmd,
+    error::{Error, Result},
+    layout::NodeLayout,
+    Testbed,
+};
+
+/// Name of the PostgresVip the suites create.
+pub const VIP_NAME: &str = "orders-rw";
+
+/// Figures of one scenario, written to the results file.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScenarioResult {
+    /// Scenario name.
+    pub name: String,
+    /// Node that held the VIP before.
+    pub from: String,
+    /// Node that holds it after.
+    pub to: String,
+    /// Longest stretch without an acknowledged write, milliseconds.
+    pub outage_millis: u64,
+    /// Acknowledged writes during the scenario.
+    pub acked: usize,
+    /// Failed attempts during the scenario.
+    pub failed: usize,
+    /// pgvip's own measurement (status.lastFailover.durationMillis).
+    pub pgvip_total_millis: Option<u64>,
+    /// Phase durations from status.lastFailover: decide, cloud, announce, verify.
+    pub phases: Option<pgvip_api::FailoverPhases>,
+}
+
+/// The manifest of the suites' PostgresVip.
+pub fn vip_manifest(tb: &Testbed, use_endpoints: bool) -> String {
+    format!(
+        "apiVersion: pgvip.dev/v1alpha1\nkind: PostgresVip\nmetadata: {{name: {VIP_NAME}, namespace: {ns}}}\nspec:\n  address: {addr}\n  patroni: {{scope: {scope}, useEndpoints: {use_endpoints}}}\n  provider: {{oci: {{subnetId: {subnet}}}}}\n  announce: {{garpCount: 3, garpIntervalMillis: 200}}\n",
+        ns = tb.layout.db_namespace,
+        addr = tb.layout.vip,
+        scope = tb.layout.scope,
+        subnet = tb.layout.subnet_id,
+    )
+}
+
+impl Testbed {
+    /// The suites' PostgresVip as it is now.
+    pub async fn vip(&self) -> Result<PostgresVip> {
+        let api: Api<PostgresVip> = Api::namespaced(self.client.clone(), &self.layout.db_namespace);
+        api.get(VIP_NAME)
+            .await
+            .map_err(|e| Error::Other(format!("get PostgresVip: {e}")))
+    }
+
+    /// Waits until the PostgresVip is Ready with the address assigned to `node`.
+    pub async fn wait_vip_ready_on(&self, node: &str, limit: Duration) -> Result<PostgresVip> {
+        wait_for(&format!("PostgresVip Ready on {node}"), limit, || async {
+            let v = self.vip().await.ok()?;
+            let st = v.status.as_ref()?;
+            let ready = st
+                .conditions
+                .iter()
+                .any(|c| c.type_ == condition::READY && c.status == "True");
+            (ready
+                && st.assigned_node.as_deref() == Some(node)
+                && st.desired_node.as_deref() == Some(node))
+            .then_some(v)
+        })
+        .await
+    }
+
+    /// The node hosting Patroni member `member`.
+    pub fn member_node(&self, member: &str) -> Result<&NodeLayout> {
+        self.layout
+            .nodes
+            .iter()
+            .find(|n| n.member == member)
+            .ok_or_else(|| Error::Other(format!("unknown member {member}")))
+    }
+
+    /// Nodes that have the VIP configured at the OS level right now.
+    pub fn nodes_with_vip(&self) -> Result<Vec<String>> {
+        let mut out = vec![];
+        for n in &self.layout.nodes {
+            let addrs = cmd::ip_in(&n.netns, &["-br", "addr", "show"]).unwrap_or_default();
+            if addrs
+                .split_whitespace()
+                .any(|a| a == format!("{}/32", self.layout.vip))
+            {
+                out.push(n.name.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// The VNIC the simulated control plane assigns the VIP to.
+    pub async fn cloud_assignment(&self) -> Result<Option<String>> {
+        let url = format!(
+            "http://127.0.0.1:{}/assignments",
+            self.layout.oci_admin_port
+        );
+        let body: serde_json::Value = reqwest::get(&url)
+            .await
+            .map_err(|e| Error::Other(format!("simulator admin: {e}")))?
+            .json()
+            .await
+            .map_err(|e| Error::Other(format!("simulator admin: {e}")))?;
+        Ok(body
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|a| a["ip"] == self.layout.vip.as_str())
+            .and_then(|a| a["vnicId"].as_str().map(str::to_string)))
+    }
+
+    /// Sends a fault command to the simulator's admin endpoint.
+    pub async fn oci_fault(&self, cmd: &pgvip_ocisim::FaultCommand) -> Result<()> {
+        let url = format!("http://127.0.0.1:{}/faults", self.layout.oci_admin_port);
+        let r = reqwest::Client::new()
+            .post(&url)
+            .json(cmd)
+            .send()
+            .await
+            .map_err(|e| Error::Other(format!("simulator admin: {e}")))?;
+        if r.status().is_success() {
+            Ok(())
+        } else {
+            Err(Error::Other(format!(
+                "simulator admin answered {}",
+                r.status()
+            )))
+        }
+    }
+
+    /// Sequence numbers present in the application's table, read on `host` directly.
+    pub fn rows_on(&self, host: &str) -> Result<Vec<i64>> {
+        let out = self.psql(host, "SELECT seq FROM app_writes ORDER BY seq")?;
+        Ok(out.lines().filter_map(|l| l.trim().parse().ok()).collect())
+    }
+
+    /// Starts the application writer through the VIP.
+    pub fn start_writer(&self) -> Result<Writer> {
+        Writer::start(WriterConfig {
+            host: self.layout.vip.clone(),
+            netns: self.layout.client.netns.clone(),
+            rate_hz: 20,
+            timeout: Duration::from_secs(1),
+        })
+    }
+}
+
+/// What a scenario expects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// The leader moves to another node.
+    NewLeader,
+    /// The leader moves, and the old node is unreachable (lost): its own copy of the address
+    /// cannot be removed until it returns, and the fabric must not deliver to it meanwhile.
+    NewLeaderOldNodeLost,
+    /// The leader stays where it is (e.g. an agent restart).
+    SameLeader,
+}
+
+/// Runs one failover scenario: `disturb` gets the old leader's node.
+pub async fn run_failover(
+    tb: &Testbed,
+    name: &str,
+    expect: Expect,
+    disturb: impl AsyncFnOnce(&Testbed, &NodeLayout) -> Result<()>,
+) -> Result<ScenarioResult> {
+    let leader = tb.wait_leader(Duration::from_secs(60)).await?;
+    let old = tb.member_node(&leader)?.clone();
+    tb.wait_vip_ready_on(&old.name, Duration::from_secs(60))
+        .await?;
+    let before = tb.vip().await?.status.and_then(|s| s.last_failover);
+    let writer = tb.start_writer()?;
+    wait_for(
+        "the writer to reach the primary through the VIP",
+        Duration::from_secs(30),
+        || async { (app::acked(&writer.attempts()).len() >= 10).then_some(()) },
+    )
+    .await?;
+    let t0 = writer.elapsed();
+    let started = Instant::now();
+    disturb(tb, &old).await?;
+    let expect_change = expect != Expect::SameLeader;
+    let new = if expect_change {
+        let l = wait_for("a new Patroni leader", Duration::from_secs(90), || async {
+            tb.wait_leader(Duration::from_millis(500))
+                .await
+                .ok()
+                .filter(|l| *l != leader)
+        })
+        .await?;
+        tb.member_node(&l)?.clone()
+    } else {
+        old.clone()
+    };
+    // The application's view: writes acknowledged by the new primary, through the VIP.
+    wait_for(
+        &format!(
+            "writes through the VIP acknowledged by {} on {}",
+            new.member, new.name
+        ),
+        Duration::from_secs(90),
+        || async {
+            let a = writer.attempts();
+            let after: Vec<_> = a.iter().filter(|x| x.at > t0).cloned().collect();
+            let on_new = app::last_server(&after).is_some_and(|s| app::is_member(&s, &new.member));
+            (on_new
+                && matches!(
+                    after.last().map(|x| &x.outcome),
+                    Some(app::Outcome::Acked(_))
+                ))
+            .then_some(())
+        },
+    )
+    .await?;
+    let vip = tb
+        .wait_vip_ready_on(&new.name, Duration::from_secs(60))
+        .await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let attempts = writer.stop();
+    let during: Vec<_> = attempts.iter().filter(|a| a.at >= t0).cloned().collect();
+    let outage = app::outage(&attempts, t0);
+    let st = vip.status.unwrap_or_default();
+    let last = st.last_failover.clone();
+    if expect_change && last == before {
+        return Err(Error::Other(
+            "status.lastFailover was not updated for this failover".into(),
+        ));
+    }
+    if expect_change && last.as_ref().map(|f| f.to.as_str()) != Some(new.name.as_str()) {
+        return Err(Error::Other(format!(
+            "lastFailover names {:?}, expected {}",
+            last.map(|f| f.to),
+            new.name
+        )));
+    }
+    let mut holders = tb.nodes_with_vip()?;
+    if expect == Expect::NewLeaderOldNodeLost {
+        holders.retain(|h| *h != old.name);
+    }
+    if holders != vec![new.name.clone()] {
+        return Err(Error::Other(format!(
+            "after convergence the VIP is configured on {holders:?}, expected only {}",
+            new.name
+        )));
+    }
+    let cloud = tb.cloud_assignment().await?;
+    if cloud.as_deref() != Some(new.vnic_id.as_str()) {
+        return Err(Error::Other(format!(
+            "cloud assigns the VIP to {cloud:?}, expected {}",
+            new.vnic_id
+        )));
+    }
+    let rows = crate::cluster::wait_for(
+        "the application's rows on the new primary",
+        Duration::from_secs(30),
+        || async { tb.rows_on(&new.ip).ok() },
+    )
+    .await?;
+    let missing = app::missing_acked(&attempts, &rows);
+    if !missing.is_empty() {
+        return Err(Error::Other(format!(
+            "{} acknowledged writes are missing on the new primary: {:?}",
+            missing.len(),
+            &missing[..missing.len().min(10)]
+        )));
+    }
+    let res = ScenarioResult {
+        name: name.to_string(),
+        from: old.name.clone(),
+        to: new.name.clone(),
+        outage_millis: outage.as_millis() as u64,
+        acked: app::acked(&during).len(),
+        failed: during.len() - app::acked(&during).len(),
+        pgvip_total_millis: last.as_ref().map(|f| f.duration_millis),
+        phases: last.map(|f| f.phases),
+    };
+    tracing::info!(
+        scenario = name,
+        outage_ms = res.outage_millis,
+        took_s = started.elapsed().as_secs_f32(),
+        "scenario converged"
+    );
+    Ok(res)
+}
+
+/// Prints the results as a table and writes them as JSON to `path`.
+pub fn report(results: &[ScenarioResult], path: &std::path::Path) -> Result<()> {
+    println!(
+        "{:<44} {:>9} {:>6} {:>6} {:>8} {:>7} {:>7} {:>8} {:>7}",
+        "scenario",
+        "outage_ms",
+        "acked",
+        "failed",
+        "pgvip_ms",
+        "decide",
+        "cloud",
+        "announce",
+        "verify"
+    );
+    for r in results {
+        let p = r.phases.clone().unwrap_or_default();
+        println!(
+            "{:<44} {:>9} {:>6} {:>6} {:>8} {:>7} {:>7} {:>8} {:>7}",
+            r.name,
+            r.outage_millis,
+            r.acked,
+            r.failed,
+            r.pgvip_total_millis
+                .map(|m| m.to_string())
+                .unwrap_or_else(|| "-".into()),
+            p.decide_millis,
+            p.cloud_millis,
+            p.announce_millis,
+            p.verify_millis
+        );
+    }
+    let json = serde_json::to_string_pretty(results).map_err(|e| Error::Other(e.to_string()))?;
+    std::fs::write(path, json)
+        .map_err(|e| Error::Other(format!("writing {}: {e}", path.display())))?;
+    println!("results written to {}", path.display());
+    Ok(())
+}
