@@ -137,7 +137,9 @@ async fn write_loop(
 ) {
     let period = Duration::from_millis(1000 / u64::from(cfg.rate_hz.max(1)));
     let mut client: Option<Client> = None;
-    let mut seq: i64 = 0;
+    // Every writer gets its own range of sequence numbers (microseconds since the epoch at its
+    // start), so writers of successive scenarios never collide on the table's key.
+    let mut seq: i64 = chrono::Utc::now().timestamp_micros();
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while !stop.load(Ordering::SeqCst) {

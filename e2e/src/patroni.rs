@@ -144,6 +144,10 @@ pub fn member_config(
             "parameters": {"unix_socket_directories": dir.to_string_lossy(), "shared_buffers": "32MB", "max_connections": 50},
             "pg_hba": [
                 "local all all trust",
+                // "all" does not match replication connections; Patroni's own local replication
+                // connection (timeline check before pg_rewind) needs its own line.
+                "local replication all trust",
+                "host replication replicator 127.0.0.1/32 md5",
                 "host replication replicator 10.0.10.0/24 md5",
                 "host all all 10.0.10.0/24 md5",
                 "host all all 127.0.0.1/32 md5",
