@@ -133,7 +133,7 @@ fn every_field_is_documented() {
         if let Some(props) = v.get("properties").and_then(|p| p.as_object()) {
             for (k, child) in props {
                 let p = format!("{path}.{k}");
-                if child.get("description").is_none() && path != "" {
+                if child.get("description").is_none() && !path.is_empty() {
                     missing.push(p.clone());
                 }
                 walk(&p, child, missing);
