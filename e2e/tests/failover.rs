@@ -12,7 +12,7 @@ use pgvip_e2e::{
     netns,
     pgvip::{self, CloudMode},
     scenario::{self, run_failover, Expect, ScenarioResult},
-    Error, Result, Testbed, UpOptions,
+    Error, Result, Testbed,
 };
 use pgvip_ocisim::{faults::Operation, Failure, FaultCommand};
 
@@ -168,7 +168,7 @@ fn main() -> ExitCode {
                 eprintln!("{e}");
             }
         },
-        UpOptions::default(),
+        common::options_from_env(),
     )
 }
 
@@ -177,7 +177,7 @@ async fn start(tb: &Testbed) -> Result<()> {
         pgvip::start_agent(&tb.layout, n)?;
     }
     pgvip::start_controller(&tb.layout, 0, CloudMode::Oci)?;
-    tb.kubectl_apply(&scenario::vip_manifest(tb, false))?;
+    tb.kubectl_apply(&scenario::vip_manifest(tb, common::use_endpoints()))?;
     let leader = tb.wait_leader(Duration::from_secs(30)).await?;
     let node = tb.member_node(&leader)?.name.clone();
     tb.wait_vip_ready_on(&node, Duration::from_secs(60))

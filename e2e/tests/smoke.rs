@@ -3,7 +3,7 @@
 //! leader and reads the row back from a replica. Runs as root; always tears the testbed down.
 use std::{process::ExitCode, time::Duration};
 
-use pgvip_e2e::{Result, Testbed, UpOptions};
+use pgvip_e2e::{Result, Testbed};
 
 mod common;
 use common::Suite;
@@ -188,7 +188,7 @@ fn main() -> ExitCode {
             ensure(got.trim() == "hello", "replica row")
         });
         },
-        UpOptions::default(),
+        common::options_from_env(),
     )
 }
 

@@ -108,6 +108,29 @@ impl Suite {
     }
 }
 
+/// Testbed options from the environment: `PGVIP_PATRONI=3` runs Debian's Patroni 3.0.2,
+/// `PGVIP_USE_ENDPOINTS=1` Patroni's Endpoints mode.
+pub fn options_from_env() -> UpOptions {
+    use pgvip_e2e::patroni::{PatroniFlavor, PatroniOptions};
+    let flavor = if std::env::var("PGVIP_PATRONI").as_deref() == Ok("3") {
+        PatroniFlavor::V3Debian
+    } else {
+        PatroniFlavor::V4
+    };
+    UpOptions {
+        patroni: PatroniOptions {
+            flavor,
+            use_endpoints: use_endpoints(),
+            ..Default::default()
+        },
+    }
+}
+
+/// Whether the suite runs Patroni in Endpoints mode (`PGVIP_USE_ENDPOINTS=1`).
+pub fn use_endpoints() -> bool {
+    std::env::var("PGVIP_USE_ENDPOINTS").is_ok_and(|v| v == "1" || v == "true")
+}
+
 /// Retries `f` until it succeeds or `limit` passes; returns the last error.
 pub fn retry<T>(limit: Duration, mut f: impl FnMut() -> Result<T>) -> Result<T> {
     let start = Instant::now();
