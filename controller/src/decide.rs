@@ -372,7 +372,9 @@ fn confirm_primary_answer(inp: &Inputs<'_>, leader: &str, scope: &str) -> Result
             format!("GET /primary on {leader}: {what}"),
         ))
     };
-    if body.name.as_deref() != Some(leader) {
+    // Patroni 3.0.x omits `patroni.name` (later versions add it); the answer then comes from
+    // the leader pod's own IP, which already names the member. A name that is present must match.
+    if body.name.as_deref().is_some_and(|n| n != leader) {
         return disagree(format!(
             "patroni.name is {:?}, expected {leader:?}",
             body.name.as_deref().unwrap_or("")

@@ -233,7 +233,7 @@ mod tests {
         let body = br#"{"state":"running","postmaster_start_time":"2023-05-01 10:00:00.0+00:00",
             "role":"master","server_version":150002,"xlog":{"location":67108864},"timeline":2,
             "dcs_last_seen":1682935200,"database_system_identifier":"7228",
-            "patroni":{"version":"3.0.2","scope":"orders","name":"orders-0"}}"#;
+            "patroni":{"version":"3.0.4","scope":"orders","name":"orders-0"}}"#;
         let s = parse_member_status(body).unwrap();
         assert!(s.is_primary_role());
         assert_eq!(s.name.as_deref(), Some("orders-0"));

@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Endpoints};
 use kube::{Api, Client};
 use tracing::info;
 
@@ -61,6 +61,10 @@ pub struct Testbed {
     pub patronictl: PathBuf,
     /// Admin client.
     pub client: Client,
+    /// Patroni runs in Endpoints mode (the leader lock is the `<scope>` Endpoints).
+    pub use_endpoints: bool,
+    /// Which Patroni runs the cluster.
+    pub flavor: patroni::PatroniFlavor,
 }
 
 /// Builds an admin client from the testbed's admin kubeconfig.
@@ -157,13 +161,23 @@ impl Testbed {
         for n in &layout.nodes {
             patroni::start_member(&layout, n, &patroni_bin, &layout.path("kubeconfig-patroni"))?;
         }
-        let env = envfile::describe(&layout, &bin, &patronictl);
+        let mut env = envfile::describe(&layout, &bin, &patronictl);
+        env.insert(
+            "PGVIP_PATRONI_USE_ENDPOINTS".into(),
+            opts.patroni.use_endpoints.to_string(),
+        );
+        env.insert(
+            "PGVIP_PATRONI_FLAVOR".into(),
+            format!("{:?}", opts.patroni.flavor),
+        );
         envfile::write(&layout, &env)?;
         let tb = Testbed {
             layout,
             bin,
             patronictl,
             client,
+            use_endpoints: opts.patroni.use_endpoints,
+            flavor: opts.patroni.flavor,
         };
         let leader = tb.wait_leader(Duration::from_secs(120)).await?;
         tb.wait_healthy(Duration::from_secs(120)).await?;
@@ -182,22 +196,51 @@ impl Testbed {
                 .ok_or_else(|| Error::Other(format!("testbed.json lacks {k}")))
         };
         let client = admin_client(&layout).await?;
+        let use_endpoints = env
+            .get("PGVIP_PATRONI_USE_ENDPOINTS")
+            .is_some_and(|v| v == "true");
         Ok(Testbed {
             bin: get("PGVIP_BIN")?.into(),
             patronictl: get("PGVIP_PATRONICTL")?.into(),
             layout,
             client,
+            use_endpoints,
+            flavor: if env
+                .get("PGVIP_PATRONI_FLAVOR")
+                .is_some_and(|f| f == "V3Debian")
+            {
+                patroni::PatroniFlavor::V3Debian
+            } else {
+                patroni::PatroniFlavor::V4
+            },
         })
     }
 
-    /// The Patroni leader named by the leader lock, once one is held.
+    /// The Patroni leader named by the leader lock (the `<scope>-leader` ConfigMap, or the
+    /// `<scope>` Endpoints in Endpoints mode), once one is held.
     pub async fn wait_leader(&self, limit: Duration) -> Result<String> {
-        let cms: Api<ConfigMap> = Api::namespaced(self.client.clone(), &self.layout.db_namespace);
-        let name = format!("{}-leader", self.layout.scope);
+        let ns = &self.layout.db_namespace;
+        let (cms, eps): (Api<ConfigMap>, Api<Endpoints>) = (
+            Api::namespaced(self.client.clone(), ns),
+            Api::namespaced(self.client.clone(), ns),
+        );
         cluster::wait_for("a Patroni leader", limit, || async {
-            let cm = cms.get_opt(&name).await.ok().flatten()?;
-            cm.metadata
-                .annotations?
+            let annotations = if self.use_endpoints {
+                eps.get_opt(&self.layout.scope)
+                    .await
+                    .ok()
+                    .flatten()?
+                    .metadata
+                    .annotations
+            } else {
+                cms.get_opt(&format!("{}-leader", self.layout.scope))
+                    .await
+                    .ok()
+                    .flatten()?
+                    .metadata
+                    .annotations
+            };
+            annotations?
                 .get("leader")
                 .filter(|l| !l.is_empty())
                 .cloned()
@@ -213,7 +256,14 @@ impl Testbed {
             || async {
                 let out = self.patronictl(&["list", "-f", "json"]).ok()?;
                 let members: Vec<serde_json::Value> = serde_json::from_str(&out).ok()?;
-                let streaming = members.iter().filter(|m| m["State"] == "streaming").count();
+                // Patroni 3.0.2 reports a streaming replica as "running"; 4.x says "streaming".
+                let replica_ok = |m: &&serde_json::Value| {
+                    m["State"] == "streaming"
+                        || (self.flavor == patroni::PatroniFlavor::V3Debian
+                            && m["State"] == "running"
+                            && m["Role"] != "Leader")
+                };
+                let streaming = members.iter().filter(replica_ok).count();
                 let sync = members.iter().any(|m| m["Role"] == "Sync Standby");
                 let leader = members
                     .iter()

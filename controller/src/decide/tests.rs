@@ -261,6 +261,15 @@ fn primary_decision_table() {
             reason::REST_DISAGREES,
         ),
         (
+            "REST without patroni.name (Patroni 3.0.2 omits it)",
+            |w| {
+                let mut b = body("orders-1", "primary", "running");
+                b.as_mut().unwrap().name = None;
+                w.probes.insert("orders-1".into(), answer(200, b));
+            },
+            "Confirmed",
+        ),
+        (
             "REST wrong scope",
             |w| {
                 let mut b = body("orders-1", "primary", "running");
