@@ -12,6 +12,9 @@ setup:
 ## Run the whole test suite: unit tests, netns tests, testbed smoke and end-to-end suites.
 test: setup
 	$(CARGO) test --workspace
+	# The core failover scenarios again, in Patroni's Endpoints mode and with Patroni 3.0.2.
+	PGVIP_USE_ENDPOINTS=1 PGVIP_E2E_ONLY=switchover,kill $(CARGO) test -p pgvip-e2e --test failover
+	PGVIP_PATRONI=3 PGVIP_E2E_ONLY=switchover,kill $(CARGO) test -p pgvip-e2e --test failover
 
 ## Local demo of a real failover on the testbed.
 demo: setup
