@@ -15,9 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use url::Url;
 
-use super::jwt::{expires_at, parse_times, refresh_at};
-use super::session::{Session, SessionCache, SessionSource};
-use super::{Credentials, KeyProvider, PrincipalKind};
+use super::session::{Session, SessionProvider, SessionSource};
+use super::PrincipalKind;
 use crate::config::join;
 use crate::error::{ApiFailure, OciError};
 use crate::http::{failure_from, header, send_once};
@@ -309,15 +308,7 @@ impl InstancePrincipalSource {
                 message: format!("no token in federation response: {e}"),
                 opc_request_id: resp.request_id(),
             })?;
-        let times = parse_times(&token.token)?;
-        Ok(Session {
-            creds: Credentials {
-                key_id: format!("ST${}", token.token),
-                key: Arc::new(session_key),
-            },
-            refresh_at: refresh_at(times),
-            expires_at: expires_at(times),
-        })
+        Session::from_token(&token.token, session_key)
     }
 }
 
@@ -325,33 +316,13 @@ impl SessionSource for InstancePrincipalSource {
     fn fetch(&self) -> BoxFuture<'_, Result<Session, OciError>> {
         Box::pin(self.exchange())
     }
-}
-
-/// Instance-principal [`KeyProvider`].
-pub struct InstancePrincipalProvider {
-    cache: SessionCache<InstancePrincipalSource>,
-}
-
-impl InstancePrincipalProvider {
-    /// Wraps a source in a refreshing cache.
-    pub fn new(source: InstancePrincipalSource) -> Self {
-        InstancePrincipalProvider {
-            cache: SessionCache::new(source),
-        }
-    }
-}
-
-impl KeyProvider for InstancePrincipalProvider {
-    fn credentials(&self) -> BoxFuture<'_, Result<Credentials, OciError>> {
-        Box::pin(self.cache.get())
-    }
-    fn invalidate(&self) -> BoxFuture<'_, ()> {
-        Box::pin(self.cache.invalidate())
-    }
     fn principal(&self) -> PrincipalKind {
         PrincipalKind::Instance
     }
 }
+
+/// Instance-principal [`KeyProvider`](super::KeyProvider).
+pub type InstancePrincipalProvider = SessionProvider<InstancePrincipalSource>;
 
 #[cfg(test)]
 mod tests {

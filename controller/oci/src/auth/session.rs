@@ -25,10 +25,57 @@ pub struct Session {
     pub expires_at: SystemTime,
 }
 
+impl Session {
+    /// The session of a freshly issued security token signed for with `session_key`:
+    /// key id `ST$<token>`, refresh and expiry from the token's own claims.
+    pub fn from_token(token: &str, session_key: rsa::RsaPrivateKey) -> Result<Session, OciError> {
+        let times = super::jwt::parse_times(token)?;
+        Ok(Session {
+            creds: Credentials {
+                key_id: format!("ST${token}"),
+                key: std::sync::Arc::new(session_key),
+            },
+            refresh_at: super::jwt::refresh_at(times),
+            expires_at: super::jwt::expires_at(times),
+        })
+    }
+}
+
 /// Performs one token exchange.
 pub trait SessionSource: Send + Sync {
     /// Fetches a new session.
     fn fetch(&self) -> BoxFuture<'_, Result<Session, OciError>>;
+    /// The kind of principal the sessions belong to, for policy hints.
+    fn principal(&self) -> super::PrincipalKind;
+}
+
+/// A [`super::KeyProvider`] serving sessions of `S` from a refreshing [`SessionCache`].
+pub struct SessionProvider<S> {
+    cache: SessionCache<S>,
+    principal: super::PrincipalKind,
+}
+
+impl<S: SessionSource> SessionProvider<S> {
+    /// Wraps a source in a refreshing cache.
+    pub fn new(source: S) -> Self {
+        let principal = source.principal();
+        SessionProvider {
+            cache: SessionCache::new(source),
+            principal,
+        }
+    }
+}
+
+impl<S: SessionSource> super::KeyProvider for SessionProvider<S> {
+    fn credentials(&self) -> BoxFuture<'_, Result<Credentials, OciError>> {
+        Box::pin(self.cache.get())
+    }
+    fn invalidate(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.cache.invalidate())
+    }
+    fn principal(&self) -> super::PrincipalKind {
+        self.principal
+    }
 }
 
 /// Margin before `expires_at` under which a stale session is no longer served.
@@ -173,6 +220,9 @@ mod tests {
     }
 
     impl SessionSource for Counting {
+        fn principal(&self) -> crate::auth::PrincipalKind {
+            crate::auth::PrincipalKind::Instance
+        }
         fn fetch(&self) -> BoxFuture<'_, Result<Session, OciError>> {
             Box::pin(async move {
                 let n = self.calls.fetch_add(1, Ordering::SeqCst);

@@ -12,14 +12,12 @@ use base64::Engine;
 use futures::future::BoxFuture;
 use reqwest::{Client, Method};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 use url::Url;
 
 use super::instance_principal::{describe, new_session_key, KeyGen};
-use super::jwt::{expires_at, parse_times, refresh_at};
-use super::session::{Session, SessionCache, SessionSource};
-use super::{Credentials, KeyProvider, PrincipalKind};
+use super::session::{Session, SessionProvider, SessionSource};
+use super::PrincipalKind;
 use crate::error::{ApiFailure, OciError};
 use crate::http::{failure_from, header, send_once};
 use crate::keys::public_key_pem;
@@ -152,15 +150,7 @@ impl WorkloadIdentitySource {
             tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
         };
         let token = parse_proxymux_response(&resp.body)?;
-        let times = parse_times(&token)?;
-        Ok(Session {
-            creds: Credentials {
-                key_id: format!("ST${token}"),
-                key: Arc::new(session_key),
-            },
-            refresh_at: refresh_at(times),
-            expires_at: expires_at(times),
-        })
+        Session::from_token(&token, session_key)
     }
 }
 
@@ -168,33 +158,13 @@ impl SessionSource for WorkloadIdentitySource {
     fn fetch(&self) -> BoxFuture<'_, Result<Session, OciError>> {
         Box::pin(self.exchange())
     }
-}
-
-/// Workload-identity [`KeyProvider`].
-pub struct WorkloadIdentityProvider {
-    cache: SessionCache<WorkloadIdentitySource>,
-}
-
-impl WorkloadIdentityProvider {
-    /// Wraps a source in a refreshing cache.
-    pub fn new(source: WorkloadIdentitySource) -> Self {
-        WorkloadIdentityProvider {
-            cache: SessionCache::new(source),
-        }
-    }
-}
-
-impl KeyProvider for WorkloadIdentityProvider {
-    fn credentials(&self) -> BoxFuture<'_, Result<Credentials, OciError>> {
-        Box::pin(self.cache.get())
-    }
-    fn invalidate(&self) -> BoxFuture<'_, ()> {
-        Box::pin(self.cache.invalidate())
-    }
     fn principal(&self) -> PrincipalKind {
         PrincipalKind::Workload
     }
 }
+
+/// Workload-identity [`KeyProvider`](super::KeyProvider).
+pub type WorkloadIdentityProvider = SessionProvider<WorkloadIdentitySource>;
 
 #[cfg(test)]
 mod tests {
