@@ -24,7 +24,8 @@ pub enum CloudMode {
     None,
 }
 
-/// A pgvip binary built next to the running test or harness binary.
+/// A workspace binary (pgvip's, or the testbed's own) built next to the running test or
+/// harness binary (`target/<profile>/<name>`).
 pub fn binary(name: &str) -> Result<PathBuf> {
     let exe = std::env::current_exe().map_err(|e| Error::Other(format!("current exe: {e}")))?;
     let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();

@@ -289,7 +289,7 @@ fn start_supervisor(layout: &Layout) -> Result<()> {
     let exe = if exe.file_name().is_some_and(|f| f == "testbed") {
         exe
     } else {
-        testbed_exe()?
+        crate::pgvip::binary("testbed")?
     };
     let mut cmd = Command::new(exe);
     cmd.arg("serve").env("PGVIP_TESTBED_DIR", &layout.state_dir);
@@ -321,24 +321,6 @@ fn start_supervisor(layout: &Layout) -> Result<()> {
         what: "the testbed supervisor's forwarders".into(),
         secs: 20,
     })
-}
-
-/// The `testbed` binary next to the running test binary (`target/<profile>/testbed`).
-fn testbed_exe() -> Result<PathBuf> {
-    let exe = std::env::current_exe().ctx("locating the current binary")?;
-    let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    let p = dir.join("testbed");
-    if p.exists() {
-        Ok(p)
-    } else {
-        Err(Error::Other(format!(
-            "{} not built; run `cargo build -p pgvip-e2e --bin testbed`",
-            p.display()
-        )))
-    }
 }
 
 /// Tears down everything a testbed at `layout` may have left: processes it recorded, processes
