@@ -16,13 +16,14 @@ use crate::auth::instance_principal::{
     default_keygen, fetch_instance_metadata, InstancePrincipalProvider, InstancePrincipalSource,
 };
 use crate::auth::workload_identity::{WorkloadIdentityProvider, WorkloadIdentitySource};
-use crate::auth::{policy_statement, KeyProvider};
+use crate::auth::KeyProvider;
 use crate::config::{
     parse_base_url, service_endpoint, workload_identity_endpoint, AuthConfig, OciConfig,
     DEFAULT_IMDS_URL, DEFAULT_REALM_DOMAIN,
 };
 use crate::decision::is_outside_subnet_message;
 use crate::error::{ApiFailure, OciError};
+use crate::hints::{grants, policy_hint, Need};
 use crate::http::{build_client, Trust};
 use crate::ops::{Family, Ops};
 use crate::ratelimit::RateLimiter;
@@ -224,7 +225,7 @@ impl OciClient {
         tracing::info!(endpoint = %base, principal = ?provider.principal(), "OCI client ready");
         Ok(OciClient {
             inner: Arc::new(Inner {
-                transport: Transport::new(http, provider, limiter, policy),
+                transport: Transport::new(http, provider, limiter, policy, cfg.max_in_flight),
                 base,
                 cfg,
                 vnic_cache: Mutex::new(HashMap::new()),
@@ -269,11 +270,7 @@ impl OciClient {
         ) = (&api, &ctx)
         {
             let kind = self.inner.transport.provider().principal();
-            let policy = grants
-                .iter()
-                .map(|g| policy_statement(kind, g, compartment))
-                .collect::<Vec<_>>()
-                .join("` and `");
+            let policy = policy_hint(kind, grants, compartment);
             return OciError::Permission {
                 operation: op,
                 resource: resource.to_string(),
@@ -354,16 +351,25 @@ impl OciClient {
         Ok(())
     }
 
-    /// Proves that this principal may move `private_ip_id`, without moving it.
+    /// Proves that this principal may move `private_ip_id` (a private IPv4 or IPv6 OCID)
+    /// without moving it: for failover-readiness checks.
     ///
-    /// OCI has no dry-run or "can I?" API, and read permissions say nothing about the `use
-    /// private-ips` / `use vnics` grants a failover needs. So this reads the private IP and
-    /// sends an `UpdatePrivateIp` that keeps its current `vnicId`: it goes through the same
-    /// authorization as a real move but changes nothing. It is guarded by `if-match` with the
-    /// etag just read, so if anything changed in between (a real failover) OCI answers 412 and
-    /// nothing is overwritten; that is reported as a `conflict` (retry later). It checks the
-    /// grants on the VNIC currently holding the address; the target VNIC is normally in the
-    /// same compartment. An unassigned private IP has nothing to keep and is reported `Ok`.
+    /// OCI has no dry-run or "can I?" API, and read grants say nothing about the `use
+    /// private-ips` / `use ipv6s` + `use vnics` grants a failover needs. So this reads the
+    /// address (`GetPrivateIp` / `GetIpv6`, keeping its etag) and sends an `UpdatePrivateIp` /
+    /// `UpdateIpv6` whose body is its *current* `vnicId`, guarded by `if-match` with that etag.
+    /// OCI authorizes it exactly like a move but nothing changes (the assignment, and so the
+    /// etag, stay the same). If the address moved in between (a real failover), OCI answers 412
+    /// and the check reports [`OciError::Conflict`] without overwriting anything. The grants
+    /// are checked on the VNIC that holds the address now; a failover's target VNIC is
+    /// normally in the same compartment.
+    ///
+    /// Errors: `Ok(())` also when the address is not assigned to any VNIC (nothing to keep);
+    /// [`OciError::Permission`] when the update answers 404 (missing grant; `policy` names the
+    /// statements for the principal kind, address family and the address's compartment);
+    /// [`OciError::NotFound`] when the address cannot even be read (deleted, or no read grant);
+    /// [`OciError::Conflict`] on 412; `Auth`, `Throttled`, `Server`, `Timeout`, `Transport` as
+    /// for every call (after the usual retries).
     pub async fn check_update_permission(&self, private_ip_id: &str) -> Result<(), OciError> {
         let fam = Family::of_ocid(private_ip_id);
         let [_, get_op, update_op, _, _] = fam.ops();
@@ -379,8 +385,11 @@ impl OciClient {
             );
             return Ok(());
         };
-        let grants: &[&str] = &["use private-ips", "use vnics"];
-        let compartment = self.compartment_hint();
+        let compartment = current
+            .value
+            .compartment_id
+            .clone()
+            .unwrap_or_else(|| self.compartment_hint());
         let r = self
             .ops()
             .update_ip(fam, private_ip_id, &vnic_id, current.etag.as_deref())
@@ -391,7 +400,7 @@ impl OciClient {
                     update_op,
                     private_ip_id,
                     Context::Exists {
-                        grants,
+                        grants: grants(Need::UpdateIp, fam),
                         compartment: &compartment,
                     },
                 )

@@ -81,6 +81,9 @@ pub struct OciConfig {
     pub rate_limit_per_sec: f64,
     /// Token-bucket burst.
     pub burst: u32,
+    /// Most requests this client has on the wire at once (a burst of concurrent moves queues
+    /// here instead of opening one TLS connection per request).
+    pub max_in_flight: usize,
     /// Timeout of one HTTP attempt.
     pub call_timeout: Duration,
     /// Overall budget of one `ensure_assigned` (all calls and retries).
@@ -104,6 +107,7 @@ impl OciConfig {
             auth,
             rate_limit_per_sec: 10.0,
             burst: 20,
+            max_in_flight: 16,
             call_timeout: Duration::from_secs(10),
             move_deadline: Duration::from_secs(60),
             max_attempts: 5,

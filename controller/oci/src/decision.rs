@@ -106,6 +106,7 @@ mod tests {
             vnic_id: vnic.map(str::to_string),
             ip_address: "10.0.1.100".into(),
             is_primary: primary,
+            compartment_id: None,
         }
     }
 

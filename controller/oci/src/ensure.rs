@@ -13,18 +13,22 @@ use std::net::IpAddr;
 use crate::client::{Assignment, Context, MoveRequest, OciClient, TargetVnic};
 use crate::decision::{candidate_vnics, decide, parse_provider_id, MoveAction};
 use crate::error::{ApiFailure, OciError};
+use crate::hints::{grants, policy_hint, Need};
 use crate::model::IpRecord;
 use crate::ops::Family;
 use crate::transport::CallFailure;
-
-const MOVE_GRANTS: &[&str] = &["use private-ips", "use vnics"];
 
 /// Why a mutation should be decided again.
 enum Again {
     /// 412 NoEtagMatch / 409 on create: state changed under us.
     StateChanged,
-    /// 404 on a cached VNIC: the VNIC may be gone.
-    VnicMaybeGone,
+    /// 404 on a mutation: the cached VNIC may be gone, else a grant is missing.
+    VnicMaybeGone {
+        /// The mutation that answered 404.
+        op: &'static str,
+        /// What it needs.
+        need: Need,
+    },
 }
 
 impl OciClient {
@@ -47,6 +51,16 @@ impl OciClient {
                 })
             }
         }
+    }
+
+    /// The ATTACHED VNIC a move to the node `provider_id` would use in `subnet_id`, looked up
+    /// afresh (the cache is refreshed, never trusted): what a failover-readiness check asks.
+    pub async fn node_vnic(&self, provider_id: &str, subnet_id: &str) -> Result<String, OciError> {
+        let instance_id = parse_provider_id(provider_id)?;
+        self.forget_vnic(&instance_id, subnet_id);
+        let mut ids = Vec::new();
+        let (t, _) = self.target_vnic(&instance_id, subnet_id, &mut ids).await?;
+        Ok(t.vnic_id)
     }
 
     async fn ensure_inner(&self, req: &MoveRequest) -> Result<Assignment, OciError> {
@@ -78,7 +92,7 @@ impl OciClient {
                     decided_again = true;
                     tracing::info!(vip = %req.ip, "private IP changed while moving it; reading again");
                 }
-                Ok(Err(Again::VnicMaybeGone)) if from_cache && !vnic_reresolved => {
+                Ok(Err(Again::VnicMaybeGone { .. })) if from_cache && !vnic_reresolved => {
                     vnic_reresolved = true;
                     self.forget_vnic(&instance_id, &req.subnet_id);
                     tracing::info!(vip = %req.ip, vnic = %target.vnic_id, "cached VNIC rejected; resolving the node's VNIC again");
@@ -92,17 +106,12 @@ impl OciClient {
                         opc_request_id: ids.last().cloned(),
                     })
                 }
-                Ok(Err(Again::VnicMaybeGone)) => {
-                    let compartment = target.compartment_id.clone();
+                Ok(Err(Again::VnicMaybeGone { op, need })) => {
                     let kind = self.inner.transport.provider().principal();
                     return Err(OciError::Permission {
-                        operation: fam.ops()[2],
+                        operation: op,
                         resource: format!("{} on VNIC {}", req.ip, target.vnic_id),
-                        policy: MOVE_GRANTS
-                            .iter()
-                            .map(|g| crate::auth::policy_statement(kind, g, &compartment))
-                            .collect::<Vec<_>>()
-                            .join("` and `"),
+                        policy: policy_hint(kind, grants(need, fam), &target.compartment_id),
                         opc_request_id: ids.last().cloned(),
                     });
                 }
@@ -122,8 +131,8 @@ impl OciClient {
         ids: &mut Vec<String>,
     ) -> Result<Result<Assignment, Again>, OciError> {
         let [_, get_op, update_op, create_op, _] = fam.ops();
-        let ctx = || Context::Exists {
-            grants: MOVE_GRANTS,
+        let ctx = |need| Context::Exists {
+            grants: grants(need, fam),
             compartment: &target.compartment_id,
         };
         let (private_ip_id, created) = match action {
@@ -152,17 +161,10 @@ impl OciClient {
                 private_ip_id,
                 from_vnic,
             } => {
-                let fresh = self.ops().get_ip(fam, &private_ip_id).await.map_err(|f| {
-                    self.map_failure(
-                        f,
-                        get_op,
-                        &private_ip_id,
-                        Context::Exists {
-                            grants: &["read private-ips"],
-                            compartment: &target.compartment_id,
-                        },
-                    )
-                })?;
+                let fresh =
+                    self.ops().get_ip(fam, &private_ip_id).await.map_err(|f| {
+                        self.map_failure(f, get_op, &private_ip_id, ctx(Need::ReadIp))
+                    })?;
                 ids.extend(fresh.request_ids.iter().cloned());
                 if decide(Some(&fresh.value), &target.vnic_id)
                     != (MoveAction::Move {
@@ -182,7 +184,9 @@ impl OciClient {
                         ids.extend(r.request_ids.iter().cloned());
                         tracing::info!(vip = %req.ip, private_ip_id = %private_ip_id, vnic = %target.vnic_id, opc_request_id = r.request_ids.first().map(String::as_str).unwrap_or(""), "private IP moved");
                     }
-                    Err(f) => return self.again_or_fail(f, update_op, req, ids, ctx()),
+                    Err(f) => {
+                        return self.again_or_fail(f, update_op, Need::UpdateIp, req, ids, ctx)
+                    }
                 }
                 (private_ip_id, false)
             }
@@ -203,7 +207,9 @@ impl OciClient {
                         tracing::info!(vip = %req.ip, private_ip_id = %r.value.id, vnic = %target.vnic_id, opc_request_id = r.request_ids.first().map(String::as_str).unwrap_or(""), "private IP created");
                         (r.value.id, true)
                     }
-                    Err(f) => return self.again_or_fail(f, create_op, req, ids, ctx()),
+                    Err(f) => {
+                        return self.again_or_fail(f, create_op, Need::CreateIp, req, ids, ctx)
+                    }
                 }
             }
         };
@@ -227,13 +233,14 @@ impl OciClient {
         }))
     }
 
-    fn again_or_fail(
+    fn again_or_fail<'c>(
         &self,
         f: CallFailure,
         op: &'static str,
+        need: Need,
         req: &MoveRequest,
         ids: &mut Vec<String>,
-        ctx: Context<'_>,
+        ctx: impl Fn(Need) -> Context<'c>,
     ) -> Result<Result<Assignment, Again>, OciError> {
         if let CallFailure::Api(ApiFailure::Status {
             status,
@@ -248,11 +255,11 @@ impl OciClient {
                 (409, c) if c != "IncorrectState" && op.starts_with("Create") => {
                     return Ok(Err(Again::StateChanged))
                 }
-                (404, _) => return Ok(Err(Again::VnicMaybeGone)),
+                (404, _) => return Ok(Err(Again::VnicMaybeGone { op, need })),
                 _ => {}
             }
         }
-        Err(self.map_mutation_failure(f, op, req.ip, &req.subnet_id, ctx))
+        Err(self.map_mutation_failure(f, op, req.ip, &req.subnet_id, ctx(need)))
     }
 
     async fn find_current(
@@ -269,7 +276,7 @@ impl OciClient {
                 op,
                 &format!("{ip} in {subnet_id}"),
                 Context::Exists {
-                    grants: &["read private-ips", "inspect subnets"],
+                    grants: grants(Need::ListIps, Family::of(ip)),
                     compartment,
                 },
             )
@@ -297,11 +304,15 @@ impl OciClient {
         }
         let ops = self.ops();
         let instance = ops.get_instance(instance_id).await.map_err(|f| {
+            // The node's providerID names it, so it exists: a 404 is a missing read grant.
             self.map_failure(
                 f,
                 "GetInstance",
-                &format!("instance {instance_id}"),
-                Context::MayBeMissing,
+                &format!("instance {instance_id} (the node's providerID)"),
+                Context::Exists {
+                    grants: grants(Need::ReadInstance, Family::V4),
+                    compartment: &self.compartment_hint(),
+                },
             )
         })?;
         ids.extend(instance.request_ids);
@@ -315,12 +326,13 @@ impl OciClient {
                     "ListVnicAttachments",
                     &format!("VNIC attachments of {instance_id}"),
                     Context::Exists {
-                        grants: &["inspect vnic-attachments"],
+                        grants: grants(Need::InspectAttachments, Family::V4),
                         compartment: &compartment,
                     },
                 )
             })?;
         ids.extend(atts.request_ids);
+        let mut denied: Option<(String, Option<String>)> = None;
         for vnic_id in candidate_vnics(&atts.value, subnet_id) {
             let vnic = match ops.get_vnic(&vnic_id).await {
                 Ok(v) => v,
@@ -329,8 +341,9 @@ impl OciClient {
                     opc_request_id,
                     ..
                 })) => {
-                    // Detached since the listing, or no read grant: the next candidate may do.
+                    // No read grant, or detached since the listing: the next candidate may do.
                     tracing::warn!(vnic = %vnic_id, opc_request_id = opc_request_id.as_deref().unwrap_or(""), "GetVnic answered 404; skipping (needs `read vnics`)");
+                    denied.get_or_insert((vnic_id, opc_request_id));
                     continue;
                 }
                 Err(f) => {
@@ -339,7 +352,7 @@ impl OciClient {
                         "GetVnic",
                         &format!("VNIC {vnic_id}"),
                         Context::Exists {
-                            grants: &["read vnics"],
+                            grants: grants(Need::ReadVnic, Family::V4),
                             compartment: &compartment,
                         },
                     ))
@@ -356,6 +369,17 @@ impl OciClient {
                 }
                 return Ok((t, false));
             }
+        }
+        if let Some((vnic_id, opc_request_id)) = denied {
+            // An attachment listed as ATTACHED whose VNIC we may not read: most likely the
+            // VNIC in the VIP's subnet, hidden by a missing grant.
+            let kind = self.inner.transport.provider().principal();
+            return Err(OciError::Permission {
+                operation: "GetVnic",
+                resource: format!("VNIC {vnic_id} attached to {instance_id}"),
+                policy: policy_hint(kind, grants(Need::ReadVnic, Family::V4), &compartment),
+                opc_request_id,
+            });
         }
         Err(OciError::NoVnicInSubnet {
             instance_id: instance_id.to_string(),

@@ -15,6 +15,7 @@ pub mod config;
 pub mod decision;
 mod ensure;
 pub mod error;
+pub mod hints;
 pub mod http;
 pub mod keys;
 pub mod model;

@@ -154,6 +154,8 @@ pub struct IpRecord {
     pub ip_address: String,
     /// Primary IP of its VNIC (IPv6 objects are never primary).
     pub is_primary: bool,
+    /// Compartment of the address object, when OCI reports it (for policy hints).
+    pub compartment_id: Option<String>,
 }
 
 impl From<PrivateIp> for IpRecord {
@@ -163,6 +165,7 @@ impl From<PrivateIp> for IpRecord {
             vnic_id: p.vnic_id.filter(|v| !v.is_empty()),
             ip_address: p.ip_address,
             is_primary: p.is_primary.unwrap_or(false),
+            compartment_id: p.compartment_id,
         }
     }
 }
@@ -174,6 +177,7 @@ impl From<Ipv6> for IpRecord {
             vnic_id: p.vnic_id.filter(|v| !v.is_empty()),
             ip_address: p.ip_address,
             is_primary: false,
+            compartment_id: p.compartment_id,
         }
     }
 }

@@ -1,9 +1,10 @@
 //! Signed, rate-limited, retried calls to the Core Services API.
 //!
-//! Data flow, per attempt: take a rate-limit token → get credentials from the provider → sign
-//! the exact body bytes and URL (`signer::sign_request`) → send with `http::send_once` under the
-//! per-call timeout → on failure ask `retry::classify` and sleep a full-jitter backoff (at least
-//! `Retry-After`). A first 401 invalidates the provider's cached session and retries at once.
+//! Data flow, per attempt: take an in-flight slot (bounded concurrency, so a burst of moves does
+//! not open a connection per request) → get credentials from the provider → take a rate-limit
+//! token → sign the exact body bytes and URL (`signer::sign_request`) → send with
+//! `http::send_once` under the per-call timeout → on failure ask `retry::classify` and sleep a
+//! full-jitter backoff (at least `Retry-After`), without holding the slot. A first 401 invalidates the provider's cached session and retries at once.
 //! Mutating calls and every failure are logged with their `opc-request-id`.
 
 use reqwest::header::{HeaderName, HeaderValue};
@@ -77,21 +78,24 @@ pub struct Transport {
     provider: Arc<dyn KeyProvider>,
     limiter: RateLimiter,
     policy: RetryPolicy,
+    in_flight: tokio::sync::Semaphore,
 }
 
 impl Transport {
-    /// New transport.
+    /// New transport allowing at most `max_in_flight` (at least 1) requests at once.
     pub fn new(
         http: Client,
         provider: Arc<dyn KeyProvider>,
         limiter: RateLimiter,
         policy: RetryPolicy,
+        max_in_flight: usize,
     ) -> Self {
         Transport {
             http,
             provider,
             limiter,
             policy,
+            in_flight: tokio::sync::Semaphore::new(max_in_flight.max(1)),
         }
     }
 
@@ -174,12 +178,15 @@ impl Transport {
 
     /// One signed attempt. Outer error: could not send; inner: the exchange failed.
     async fn attempt(&self, call: &Call) -> Result<Result<ApiResponse, ApiFailure>, CallFailure> {
-        self.limiter.acquire().await;
+        // The semaphore is never closed; a closed one would only mean "no bound".
+        let _slot = self.in_flight.acquire().await.ok();
         let creds = self
             .provider
             .credentials()
             .await
             .map_err(CallFailure::Local)?;
+        // Taken last before signing, so the token's instant is the request's departure.
+        self.limiter.acquire().await;
         let body = call.body.clone().unwrap_or_default();
         let date = format_date(SystemTime::now());
         let signed = sign_request(

@@ -62,10 +62,12 @@ impl PrincipalKind {
         }
     }
 
-    /// A trailing `where` clause for the statement, if the principal needs one.
+    /// A trailing `where` clause for the statement, if the principal needs one. OKE workloads
+    /// are named by type, namespace, service account and cluster (`any-user` alone would grant
+    /// every workload of every cluster).
     pub fn policy_condition(self) -> &'static str {
         match self {
-            PrincipalKind::Workload => " where all {request.principal.type = 'workload', request.principal.namespace = '<controller-namespace>', request.principal.service_account = '<controller-service-account>'}",
+            PrincipalKind::Workload => " where all {request.principal.type = 'workload', request.principal.namespace = '<controller-namespace>', request.principal.service_account = '<controller-service-account>', request.principal.cluster_id = '<cluster-ocid>'}",
             _ => "",
         }
     }
@@ -109,8 +111,15 @@ mod tests {
             policy_statement(PrincipalKind::User, "use vnics", ""),
             "Allow group <your-group> to use vnics in compartment <compartment>"
         );
-        assert!(policy_statement(PrincipalKind::Workload, "use vnics", "c")
-            .contains("request.principal.type = 'workload'"));
+        let wl = policy_statement(PrincipalKind::Workload, "use vnics", "c");
+        for clause in [
+            "request.principal.type = 'workload'",
+            "request.principal.namespace = '<controller-namespace>'",
+            "request.principal.service_account = '<controller-service-account>'",
+            "request.principal.cluster_id = '<cluster-ocid>'",
+        ] {
+            assert!(wl.contains(clause), "{wl}");
+        }
     }
 
     #[test]
