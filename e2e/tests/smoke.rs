@@ -5,6 +5,7 @@ use std::{process::ExitCode, time::Duration};
 
 use pgvip_e2e::{Result, Testbed};
 
+mod chart;
 mod common;
 use common::Suite;
 
@@ -50,116 +51,7 @@ fn main() -> ExitCode {
                 ensure(r.as_ref().is_err_and(|e| e.to_string().contains(expect)), format!("expected rejection containing {expect:?}, got {r:?}"))
             });
         }
-            let helm = tb.bin.join("helm").to_string_lossy().into_owned();
-            let chart = pgvip_e2e::testbed::repo_root()
-                .join("charts/pgvip")
-                .to_string_lossy()
-                .into_owned();
-            let kc = tb
-                .layout
-                .path("kubeconfig-admin")
-                .to_string_lossy()
-                .into_owned();
-            let set = [
-                "--set",
-                "oci.region=us-phoenix-1",
-                "--kube-version",
-                "1.34.4",
-            ];
-            s.check("helm lint passes", || {
-                let mut a = vec!["lint", chart.as_str()];
-                a.extend_from_slice(&set);
-                pgvip_e2e::cmd::run(&helm, &a).map(|_| ())
-            });
-            s.check("the chart's values schema rejects bad values", || {
-                for bad in [
-                    ["--set", "oci.auth=password"],
-                    ["--set", "nodeAgent.holdSeconds=0"],
-                    ["--set", "controller.replicas=0"],
-                ] {
-                    let mut a = vec!["template", "x", chart.as_str()];
-                    a.extend_from_slice(&set);
-                    a.extend_from_slice(&bad);
-                    if pgvip_e2e::cmd::run(&helm, &a).is_ok() {
-                        return Err(pgvip_e2e::Error::Other(format!(
-                            "values {bad:?} were accepted"
-                        )));
-                    }
-                }
-                Ok(())
-            });
-            s.check(
-                "every rendered object passes strict server-side validation",
-                || {
-                    for auth in ["workloadIdentity", "instancePrincipal", "apiKey"] {
-                        let mut a = vec![
-                            "template",
-                            "pgvip",
-                            chart.as_str(),
-                            "-n",
-                            "pgvip-system",
-                            "--set",
-                        ];
-                        let sel = format!("oci.auth={auth}");
-                        a.push(&sel);
-                        a.extend_from_slice(&[
-                            "--set",
-                            "oci.apiKey.secretName=k",
-                            "--set",
-                            "metrics.serviceMonitor.enabled=false",
-                        ]);
-                        a.extend_from_slice(&set);
-                        let yaml = pgvip_e2e::cmd::run(&helm, &a)?;
-                        pgvip_e2e::cmd::run_input(
-                            &tb.bin.join("kubectl").to_string_lossy(),
-                            &[
-                                "--kubeconfig",
-                                &kc,
-                                "apply",
-                                "--dry-run=server",
-                                "--validate=strict",
-                                "-f",
-                                "-",
-                            ],
-                            Some(yaml.as_bytes()),
-                        )?;
-                    }
-                    Ok(())
-                },
-            );
-            s.check(
-                "helm install into the real apiserver creates the objects",
-                || {
-                    let mut a = vec![
-                        "install",
-                        "pgvip-check",
-                        chart.as_str(),
-                        "-n",
-                        "pgvip-chart",
-                        "--create-namespace",
-                        "--kubeconfig",
-                        &kc,
-                        "--skip-crds",
-                    ];
-                    a.extend_from_slice(&["--set", "oci.region=us-phoenix-1"]);
-                    pgvip_e2e::cmd::run(&helm, &a)?;
-                    for obj in [
-                        "deployment/pgvip-check-controller",
-                        "daemonset/pgvip-check-node-agent",
-                        "poddisruptionbudget/pgvip-check-controller",
-                        "serviceaccount/pgvip-check-controller",
-                        "service/pgvip-check-controller-metrics",
-                    ] {
-                        tb.kubectl(&["get", "-n", "pgvip-chart", obj])?;
-                    }
-                    tb.kubectl(&[
-                        "get",
-                        "clusterrole/pgvip-check-node-agent",
-                        "clusterrolebinding/pgvip-check-controller",
-                    ])
-                    .map(|_| ())
-                },
-            );
+            chart::checks(tb, s);
             s.check("Patroni elects a leader and labels its pod", || {
                 let leader = s_block(tb.wait_leader(Duration::from_secs(60)))?;
                 let role = tb.kubectl(&[
