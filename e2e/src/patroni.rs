@@ -37,6 +37,10 @@ pub struct PatroniOptions {
     pub ttl: u32,
     /// Patroni main loop interval, seconds.
     pub loop_wait: u32,
+    /// Command Patroni runs on start, stop and role change (`postgresql.callbacks`), with
+    /// `{member}` replaced by the member's name; none by default.
+    #[serde(default)]
+    pub callback: Option<String>,
 }
 
 impl Default for PatroniOptions {
@@ -46,6 +50,7 @@ impl Default for PatroniOptions {
             use_endpoints: false,
             ttl: 20,
             loop_wait: 5,
+            callback: None,
         }
     }
 }
@@ -103,7 +108,7 @@ pub fn member_config(
 ) -> serde_json::Value {
     let dir = layout.path(&format!("pg/{}", node.member));
     let _ = kubeconfig;
-    serde_json::json!({
+    let mut cfg = serde_json::json!({
         "scope": layout.scope,
         "name": node.member,
         "log": {"level": "INFO", "format": "%(asctime)s %(levelname)s: %(message)s"},
@@ -154,7 +159,13 @@ pub fn member_config(
             ],
         },
         "tags": {"nofailover": false, "noloadbalance": false, "clonefrom": false},
-    })
+    });
+    if let Some(cmd) = &opts.callback {
+        let cmd = cmd.replace("{member}", &node.member);
+        cfg["postgresql"]["callbacks"] =
+            serde_json::json!({"on_start": cmd, "on_stop": cmd, "on_role_change": cmd});
+    }
+    cfg
 }
 
 /// Writes each member's config and data directory, owned by `postgres`.
