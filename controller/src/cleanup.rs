@@ -50,7 +50,7 @@ pub async fn cleanup(
         &mut next.conditions,
         condition::READY,
         FALSE,
-        "Deleting",
+        reason::DELETING,
         "the PostgresVip is being deleted",
         vip.metadata.generation,
         &ts,
@@ -97,6 +97,8 @@ pub async fn cleanup(
     }
     sh.failovers.forget(&k);
     sh.writes.forget(&k);
+    sh.readiness.forget(&k);
+    sh.metrics.failover_ready(&k, None);
     sh.metrics.vip_conditions(&k, None);
     Ok(Action::await_change())
 }

@@ -90,6 +90,8 @@ pub mod reason {
     // Ready
     /// Everything is in place.
     pub const READY: &str = "Ready";
+    /// The PostgresVip is being deleted.
+    pub const DELETING: &str = "Deleting";
 }
 
 /// Sets condition `type_` in `conds`. `lastTransitionTime` becomes `now` only when the

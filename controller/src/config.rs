@@ -186,6 +186,14 @@ pub struct Config {
     /// Re-check every VIP at least this often, seconds.
     #[arg(long, env = "PGVIP_RESYNC_SECONDS", default_value_t = 30)]
     pub resync_seconds: u64,
+    /// Seconds between failover-readiness checks of each PostgresVip (they also run when the
+    /// spec or the member set changes); 0 turns the checks off. Each check costs about
+    /// 2 + (candidate nodes x 3) cloud reads and one no-op update.
+    #[arg(long, env = "PGVIP_READINESS_INTERVAL_SECONDS", default_value_t = 300)]
+    pub readiness_interval_seconds: u64,
+    /// Namespace of the node-agents' heartbeat Leases (default: the leader-election namespace).
+    #[arg(long, env = "PGVIP_AGENT_NAMESPACE")]
+    pub agent_namespace: Option<String>,
 }
 
 impl Config {
@@ -209,6 +217,13 @@ impl Config {
                     .filter(|s| !s.is_empty())
             })
             .unwrap_or_else(|| "default".to_string())
+    }
+
+    /// Agents' namespace: the flag, else the Lease namespace.
+    pub fn agent_namespace(&self) -> String {
+        self.agent_namespace
+            .clone()
+            .unwrap_or_else(|| self.lease_namespace())
     }
 
     /// Checks combinations clap cannot.

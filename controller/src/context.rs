@@ -20,6 +20,7 @@ use crate::lease::Leadership;
 use crate::lock::LockClock;
 use crate::metrics::Metrics;
 use crate::probe::Prober;
+use crate::readiness::Schedule;
 use crate::status::{self, WriteCache};
 use crate::watch::Stores;
 use crate::{Error, Result};
@@ -33,6 +34,8 @@ pub struct Settings {
     pub verify_data_path: bool,
     /// Re-check every VIP at least this often.
     pub resync: Duration,
+    /// Namespace of the node-agents' heartbeat Leases.
+    pub agent_namespace: String,
 }
 
 /// State shared by every controller (namespace) of this process.
@@ -59,6 +62,8 @@ pub struct Shared {
     pub backoffs: Backoffs,
     /// Last written statuses.
     pub writes: WriteCache,
+    /// Failover-readiness checks: when each is due, and their verdicts.
+    pub readiness: Schedule,
 }
 
 /// What one controller's reconciles see.
@@ -67,6 +72,9 @@ pub struct Context {
     pub shared: Arc<Shared>,
     /// This controller's stores.
     pub stores: Stores,
+    /// Asks this controller to reconcile a PostgresVip (background checks use it).
+    pub trigger:
+        tokio::sync::mpsc::UnboundedSender<kube::runtime::reflector::ObjectRef<PostgresVip>>,
 }
 
 /// Now as RFC 3339 with milliseconds.

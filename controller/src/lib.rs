@@ -22,6 +22,7 @@ pub mod lock;
 pub mod metrics;
 pub mod patroni;
 pub mod probe;
+pub mod readiness;
 pub mod reconcile;
 pub mod run;
 pub mod status;

@@ -66,6 +66,13 @@ fn seconds_buckets() -> impl Iterator<Item = f64> {
     .into_iter()
 }
 
+/// Labels of per-VIP gauges.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VipLabels {
+    /// `namespace/name` of the PostgresVip.
+    pub vip: String,
+}
+
 /// (type, status) of one VIP's conditions.
 type ConditionPairs = Vec<(String, String)>;
 
@@ -80,6 +87,7 @@ pub struct Metrics {
     reconcile_duration: Histogram,
     vips: Family<ConditionLabels, Gauge>,
     leader: Gauge,
+    failover_ready: Family<VipLabels, Gauge>,
     per_vip: Arc<Mutex<HashMap<String, ConditionPairs>>>,
 }
 
@@ -94,6 +102,7 @@ impl Default for Metrics {
             reconcile_duration: Histogram::new(seconds_buckets()),
             vips: Family::default(),
             leader: Gauge::default(),
+            failover_ready: Family::default(),
             per_vip: Arc::default(),
         }
     }
@@ -138,7 +147,47 @@ impl Metrics {
             "1 while this replica holds the leader-election Lease",
             self.leader.clone(),
         );
+        registry.register(
+            "failover_ready",
+            "Per PostgresVip: 1 when every candidate node can take the address, 0 when one cannot, -1 when the check could not finish",
+            self.failover_ready.clone(),
+        );
         self
+    }
+
+    /// Drops every per-VIP figure (the term ended: another replica reports them now).
+    pub fn forget_vips(&self) {
+        let keys: Vec<String> = self
+            .per_vip
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        for k in keys {
+            self.vip_conditions(&k, None);
+        }
+        self.failover_ready.clear();
+    }
+
+    /// Records the failover-readiness verdict of `vip` (`None`: the VIP is gone).
+    pub fn failover_ready(&self, vip: &str, status: Option<&str>) {
+        let labels = VipLabels {
+            vip: vip.to_string(),
+        };
+        match status {
+            Some(s) => {
+                let v = match s {
+                    TRUE => 1,
+                    FALSE => 0,
+                    _ => -1,
+                };
+                self.failover_ready.get_or_create(&labels).set(v);
+            }
+            None => {
+                self.failover_ready.remove(&labels);
+            }
+        }
     }
 
     /// Records a completed failover.
@@ -214,7 +263,12 @@ impl Metrics {
                 per.remove(key);
             }
         }
-        let types = std::iter::once(pgvip_api::condition::READY).chain(COMPONENTS);
+        let types = [
+            pgvip_api::condition::READY,
+            pgvip_api::condition::FAILOVER_READY,
+        ]
+        .into_iter()
+        .chain(COMPONENTS);
         for t in types {
             for s in [TRUE, FALSE, UNKNOWN] {
                 let n = per
@@ -275,5 +329,20 @@ mod tests {
             "{text}"
         );
         assert!(text.contains(r#"pgvip_cloud_call_errors_total{provider="fake",operation="ensure_assigned",category="throttled"} 1"#), "{text}");
+
+        m.failover_ready("db/a", Some("False"));
+        let text = encode(&reg).unwrap();
+        assert!(
+            text.contains(r#"pgvip_failover_ready{vip="db/a"} 0"#),
+            "{text}"
+        );
+        // A replica that loses the Lease stops reporting per-VIP figures.
+        m.forget_vips();
+        let text = encode(&reg).unwrap();
+        assert!(
+            text.contains(r#"pgvip_vips{condition="Ready",status="True"} 0"#),
+            "{text}"
+        );
+        assert!(!text.contains(r#"pgvip_failover_ready{"#), "{text}");
     }
 }

@@ -24,6 +24,7 @@ use crate::decide::{decide, probe_targets, Decision, Inputs, ProbeOutcome};
 use crate::failover::Start;
 use crate::gather::{endpoint_of, gather, judge_data_path, load_ca, provider_id_of, verify_path};
 use crate::probe::url;
+use crate::readiness::{self, check, Candidate};
 use crate::status::{
     announced, derive_conditions, needs_cloud_move, with_assignment, with_decision, DataPath, Facts,
 };
@@ -248,6 +249,9 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
         &nodes,
         &facts(sh, gen, &ts, None, false, DataPath::NotChecked),
     );
+    if let Some(v) = sh.readiness.verdict(&k) {
+        readiness::set_condition(&mut next, &v, gen, &ts);
+    }
     w.write(&mut cur, next).await?;
     sh.failovers.update(&k, |t| {
         t.decided.get_or_insert_with(Instant::now);
@@ -396,8 +400,17 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
                 &facts(sh, gen, &ts, None, timed_out, DataPath::NotChecked),
             );
             w.write(&mut cur, next).await?;
-            requeue = requeue.min(remaining.max(Duration::from_millis(500)));
+            // Past the timeout, the agent's report (a status change) triggers the next pass;
+            // polling every VIP whose agents are gone would starve the others.
+            if !timed_out {
+                requeue = requeue.min(remaining.max(Duration::from_millis(500)));
+            }
         }
+    }
+
+    // 8. failover readiness, in the background: a failover never waits for it.
+    if let Some(wait) = schedule_readiness(ctx, &vip, &k, address, &cur, &g.pods, client) {
+        requeue = requeue.min(wait + Duration::from_millis(100));
     }
 
     // Re-check when the lock would go stale without a renewal event.
@@ -409,6 +422,59 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
         requeue = requeue.min(ttl.saturating_sub(l.age) + Duration::from_millis(100));
     }
     Ok(Action::requeue(requeue))
+}
+
+/// Starts a failover-readiness check of `vip` when one is due; otherwise the time until it is.
+fn schedule_readiness(
+    ctx: &Context,
+    vip: &Arc<PostgresVip>,
+    k: &str,
+    address: std::net::IpAddr,
+    cur: &PostgresVipStatus,
+    pods: &[crate::decide::PodView],
+    client: Result<reqwest::Client, String>,
+) -> Option<Duration> {
+    let candidates: Vec<Candidate> = pods
+        .iter()
+        .filter(|p| !p.deleting)
+        .filter_map(|p| {
+            p.node.as_ref().map(|n| Candidate {
+                pod: p.name.clone(),
+                node: n.clone(),
+                ip: p.ip,
+            })
+        })
+        .collect();
+    // Never during a failover: the check's no-op update would race the move (if-match keeps
+    // it safe, but the move would have to decide again).
+    // Nor before this term has confirmed the assignment: at start-up the confirmations of
+    // every VIP come first.
+    if ctx.shared.failovers.get(k).is_some()
+        || needs_cloud_move(cur)
+        || !ctx.shared.writes.confirmed(k, cur.desired_node.as_deref())
+    {
+        return Some(Duration::from_secs(5));
+    }
+    let fp = readiness::fingerprint(vip.metadata.generation, &candidates);
+    match ctx.shared.readiness.begin(k, fp, Instant::now()) {
+        Ok(()) => {
+            let job = check::Job {
+                vip: vip.clone(),
+                key: k.to_string(),
+                address,
+                status: cur.clone(),
+                candidates,
+                client,
+                trigger: ctx.trigger.clone(),
+            };
+            tokio::spawn(
+                check::run(ctx.shared.clone(), ctx.stores.clone(), job)
+                    .instrument(tracing::info_span!("readiness", vip = %k)),
+            );
+            None
+        }
+        Err(wait) => wait,
+    }
 }
 
 fn facts<'a>(

@@ -21,6 +21,7 @@ use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, ReflectHandle, Store};
 use kube::runtime::{controller, watcher, Controller, WatchStreamExt};
 use kube::{Resource, ResourceExt};
+use pgvip_api::agent::HEARTBEAT_LABEL;
 use pgvip_api::PostgresVip;
 use prometheus_client::registry::Registry;
 use tracing::{error, info, warn};
@@ -35,6 +36,7 @@ use crate::lock::lock_key;
 use crate::metrics::Metrics;
 use crate::patroni::LeaderRecord;
 use crate::probe::Prober;
+use crate::readiness::Schedule;
 use crate::reconcile::{error_policy, reconcile};
 use crate::watch::{self, Stores};
 
@@ -146,7 +148,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                 announce_timeout: Duration::from_secs(cfg.announce_timeout_seconds),
                 verify_data_path: cfg.verify_data_path,
                 resync: Duration::from_secs(cfg.resync_seconds),
+                agent_namespace: cfg.agent_namespace(),
             },
+            readiness: Schedule::new(Duration::from_secs(cfg.readiness_interval_seconds)),
             locks: Default::default(),
             failovers: Default::default(),
             backoffs: Backoffs::new(Duration::from_millis(500), Duration::from_secs(300)),
@@ -158,6 +162,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             _ = until(&leadership, false) => warn!("lost the leader-election Lease: stopping the controller"),
         }
         metrics.set_leader(false);
+        metrics.forget_vips();
     }
     info!("shutting down");
     if let Some(e) = election {
@@ -223,6 +228,20 @@ async fn run_controllers(client: &kube::Client, cfg: &Config, shared: Arc<Shared
             warn!(error = %e, "node watch error");
         }
     });
+    let (agents, agent_writer) = reflector::store::<Lease>();
+    let agent_driver = watcher(
+        Api::<Lease>::namespaced(client.clone(), &cfg.agent_namespace()),
+        watcher::Config::default()
+            .labels(&format!("{HEARTBEAT_LABEL}=node-agent"))
+            .any_semantic(),
+    )
+    .default_backoff()
+    .reflect(agent_writer)
+    .for_each(|r| async move {
+        if let Err(e) = r {
+            warn!(error = %e, "agent heartbeat watch error (failover readiness needs list/watch on leases)");
+        }
+    });
     let namespaces: Vec<Option<String>> = if cfg.namespaces.is_empty() {
         vec![None]
     } else {
@@ -236,10 +255,12 @@ async fn run_controllers(client: &kube::Client, cfg: &Config, shared: Arc<Shared
             shared.clone(),
             node_store.clone(),
             node_sub.clone(),
+            agents.clone(),
         )
     });
     tokio::select! {
         _ = node_driver => warn!("node watch ended"),
+        _ = agent_driver => warn!("agent heartbeat watch ended"),
         _ = futures::future::join_all(controllers) => {}
     }
 }
@@ -251,6 +272,7 @@ async fn one_controller(
     shared: Arc<Shared>,
     nodes: Store<Node>,
     node_sub: ReflectHandle<Node>,
+    agents: Store<Lease>,
 ) {
     let ns_ref = ns.as_deref();
     let wc = || watcher::Config::default().any_semantic();
@@ -281,10 +303,13 @@ async fn one_controller(
         endpoints,
         pods,
         nodes,
+        agents,
     };
+    let (trigger, mut triggered) = tokio::sync::mpsc::unbounded_channel();
     let ctx = Arc::new(Context {
         shared: shared.clone(),
         stores,
+        trigger,
     });
 
     let (v1, v2, v3, v4) = (vips.clone(), vips.clone(), vips.clone(), vips);
@@ -301,6 +326,7 @@ async fn one_controller(
     .watches_shared_stream(node_sub, move |n: Arc<Node>| {
         watch::vips_for_node(&v4.state(), &n.name_any())
     })
+    .reconcile_on(futures::stream::poll_fn(move |cx| triggered.poll_recv(cx)))
     .run(reconcile, error_policy, ctx)
     .for_each(|res| async move {
         if let Err(e) = res {

@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Node, NodeSpec, Pod, PodSpec, PodStatus};
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -31,6 +32,8 @@ pub struct Stores {
     pub pods: Store<Pod>,
     /// Nodes, trimmed to what the decision reads (shared by all controllers).
     pub nodes: Store<Node>,
+    /// The node-agents' heartbeat Leases (shared by all controllers).
+    pub agents: Store<Lease>,
 }
 
 /// `namespace/name` of an object.

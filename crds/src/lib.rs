@@ -5,6 +5,7 @@
 //! conditions); each node-agent writes its own `status.nodes[node=<name>]` entry.
 #![forbid(unsafe_code)]
 
+pub mod agent;
 pub mod spec;
 pub mod status;
 

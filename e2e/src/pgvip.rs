@@ -57,6 +57,8 @@ pub fn start_agent(layout: &Layout, node: &NodeLayout) -> Result<u32> {
             layout.path("kubeconfig-agent").display()
         ))
         .arg(format!("NODE_NAME={}", node.name))
+        .arg(format!("POD_NAMESPACE={}", layout.system_namespace))
+        .arg("PGVIP_HEARTBEAT_SECONDS=2")
         .arg("RUST_LOG=info")
         .arg(bin)
         .args([
@@ -81,6 +83,16 @@ pub fn stop_agent(layout: &Layout, node: &NodeLayout) -> Result<()> {
 
 /// Starts controller replica `id` in the controller host's namespace.
 pub fn start_controller(layout: &Layout, id: u32, mode: CloudMode) -> Result<u32> {
+    start_controller_with(layout, id, mode, &[])
+}
+
+/// Starts controller replica `id` with `extra` flags after the testbed's own.
+pub fn start_controller_with(
+    layout: &Layout,
+    id: u32,
+    mode: CloudMode,
+    extra: &[&str],
+) -> Result<u32> {
     let bin = binary("pgvip-controller")?;
     let fp = std::fs::read_to_string(layout.path("oci/api-key.fingerprint"))
         .map_err(|e| Error::Other(format!("API key fingerprint: {e}")))?;
@@ -132,6 +144,7 @@ pub fn start_controller(layout: &Layout, id: u32, mode: CloudMode) -> Result<u32
             .arg(layout.path("oci/ca.crt"));
         }
     }
+    cmd.args(extra);
     spawn_detached(
         &mut cmd,
         &controller_pidfile(layout, id),

@@ -143,6 +143,28 @@ impl Testbed {
         }
     }
 
+    /// Sets a VNIC's attachment state in the simulator (`DETACHED` / `ATTACHED`).
+    pub async fn oci_attachment(&self, vnic_id: &str, state: &str) -> Result<()> {
+        let url = format!(
+            "http://127.0.0.1:{}/attachments",
+            self.layout.oci_admin_port
+        );
+        let r = reqwest::Client::new()
+            .post(&url)
+            .json(&serde_json::json!({ "vnicId": vnic_id, "state": state }))
+            .send()
+            .await
+            .map_err(|e| Error::Other(format!("simulator admin: {e}")))?;
+        if r.status().is_success() {
+            Ok(())
+        } else {
+            Err(Error::Other(format!(
+                "simulator admin answered {}",
+                r.status()
+            )))
+        }
+    }
+
     /// Sequence numbers present in the application's table, read on `host` directly.
     pub fn rows_on(&self, host: &str) -> Result<Vec<i64>> {
         let out = self.psql(host, "SELECT seq FROM app_writes ORDER BY seq")?;

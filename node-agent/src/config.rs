@@ -53,6 +53,16 @@ pub struct Args {
     /// Turn on when uninstalling or draining nodes for good.
     #[arg(long, env = "PGVIP_RELEASE_ON_EXIT")]
     pub release_on_exit: bool,
+
+    /// Namespace of this agent's heartbeat Lease (`pgvip-agent-<node>`), normally the agent's
+    /// own namespace from the downward API. Without it no heartbeat is written and the
+    /// controller's failover-readiness check reports this node's agent as not running.
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub heartbeat_namespace: Option<String>,
+
+    /// Seconds between heartbeat renewals; the Lease is valid for three periods.
+    #[arg(long, env = "PGVIP_HEARTBEAT_SECONDS", default_value_t = 10)]
+    pub heartbeat_seconds: u64,
 }
 
 impl Args {
@@ -91,6 +101,11 @@ impl Args {
         } else {
             ns.into_iter().map(Some).collect()
         }
+    }
+
+    /// `--heartbeat-seconds` as a duration.
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_secs(self.heartbeat_seconds.max(1))
     }
 
     /// `--hold-seconds` as a duration.

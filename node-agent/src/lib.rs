@@ -13,6 +13,7 @@ pub mod announce;
 pub mod config;
 pub mod error;
 pub mod frames;
+pub mod heartbeat;
 pub mod hold;
 pub mod http;
 pub mod metrics;

@@ -9,7 +9,7 @@ use pgvip_node_agent::announce::Announcer;
 use pgvip_node_agent::config::{Args, LogFormat};
 use pgvip_node_agent::metrics::Metrics;
 use pgvip_node_agent::netlink::Netlink;
-use pgvip_node_agent::{http, report, watch, Error};
+use pgvip_node_agent::{heartbeat, http, report, watch, Error};
 use tokio::sync::{mpsc, watch as signal_watch};
 use tracing::{error, info};
 
@@ -82,6 +82,15 @@ async fn run(args: Args) -> Result<(), Error> {
         watch::probe_interval(args.hold()),
         input_tx,
     )));
+    match &args.heartbeat_namespace {
+        Some(ns) => tasks.push(tokio::spawn(heartbeat::run(
+            client.clone(),
+            ns.clone(),
+            args.node_name.clone(),
+            args.heartbeat(),
+        ))),
+        None => tracing::warn!("no --heartbeat-namespace (POD_NAMESPACE): no heartbeat Lease; failover readiness will report this node's agent as not running"),
+    }
     tasks.push(tokio::spawn(report::run(
         client,
         args.node_name.clone(),

@@ -92,27 +92,7 @@ pub fn owned_label(ifname: &str) -> Option<String> {
     (label.len() <= MAX_LABEL_LEN).then_some(label)
 }
 
-/// True when `address` lies in `network/prefix_len` (same family only).
-pub fn in_subnet(network: IpAddr, prefix_len: u8, address: IpAddr) -> bool {
-    fn masked(bits: u128, width: u32, prefix: u32) -> u128 {
-        if prefix == 0 {
-            0
-        } else {
-            bits >> (width - prefix.min(width))
-        }
-    }
-    match (network, address) {
-        (IpAddr::V4(n), IpAddr::V4(a)) => {
-            let p = u32::from(prefix_len).min(32);
-            masked(u32::from(n).into(), 32, p) == masked(u32::from(a).into(), 32, p)
-        }
-        (IpAddr::V6(n), IpAddr::V6(a)) => {
-            let p = u32::from(prefix_len).min(128);
-            masked(u128::from(n), 128, p) == masked(u128::from(a), 128, p)
-        }
-        _ => false,
-    }
-}
+pub use pgvip_api::agent::in_subnet;
 
 /// The interface the VIP belongs on: the one `wanted` names, or else the one with the most
 /// specific connected subnet (a non-host, non-pgvip address) containing `vip`; ties go to
@@ -184,27 +164,6 @@ mod tests {
         assert_eq!(owned_label("enp0s31f6").as_deref(), Some("enp0s31f6:pgvip"));
         assert_eq!(owned_label("enp0s31f6x"), None);
         assert_eq!(owned_label("abcdefghijklmno"), None);
-    }
-
-    #[test]
-    fn subnet_membership() {
-        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        let cases = [
-            ("10.0.1.0", 24, "10.0.1.100", true),
-            ("10.0.1.7", 24, "10.0.1.100", true),
-            ("10.0.1.0", 24, "10.0.2.100", false),
-            ("10.0.0.0", 8, "10.200.1.1", true),
-            ("0.0.0.0", 0, "192.0.2.1", true),
-            ("10.0.1.100", 32, "10.0.1.100", true),
-            ("10.0.1.100", 32, "10.0.1.101", false),
-            ("fd00::1", 64, "fd00::64", true),
-            ("fd00::1", 64, "fd00:0:0:1::64", false),
-            ("fd00::1", 0, "2001:db8::1", true),
-            ("10.0.1.0", 24, "fd00::64", false),
-        ];
-        for (net, p, a, want) in cases {
-            assert_eq!(in_subnet(ip(net), p, ip(a)), want, "{a} in {net}/{p}");
-        }
     }
 
     #[test]

@@ -23,6 +23,10 @@ pub enum Call {
     Current(IpAddr),
     /// `release(private_ip_id)`.
     Release(String),
+    /// `node_interface(provider_id)`.
+    NodeInterface(String),
+    /// `check_move_permission(private_ip_id)`.
+    CheckPermission(String),
 }
 
 #[derive(Debug, Default)]
@@ -30,6 +34,8 @@ struct State {
     /// address → (private IP id, VNIC id).
     ips: BTreeMap<IpAddr, (String, String)>,
     failures: VecDeque<CloudError>,
+    /// providerIDs whose instance has no VNIC in the subnet.
+    no_vnic: Vec<String>,
     calls: Vec<Call>,
     next_id: u32,
     delay: Duration,
@@ -73,6 +79,15 @@ impl FakeCloud {
         s.next_id += 1;
         let id = format!("privateip-{}", s.next_id);
         s.ips.insert(address, (id, Self::vnic_of(provider_id)));
+    }
+
+    /// Makes the instance behind `provider_id` lose (or regain) its VNIC in the subnet.
+    pub fn set_no_vnic(&self, provider_id: &str, missing: bool) {
+        let mut s = self.lock();
+        s.no_vnic.retain(|p| p != provider_id);
+        if missing {
+            s.no_vnic.push(provider_id.to_string());
+        }
     }
 
     /// Every call so far, in order.
@@ -168,6 +183,37 @@ impl CloudProvider for FakeCloud {
             }
             self.lock().ips.retain(|_, (id, _)| id != private_ip_id);
             Ok(())
+        })
+    }
+    fn node_interface<'a>(
+        &'a self,
+        provider_id: &'a str,
+        subnet_id: &'a str,
+    ) -> BoxFuture<'a, Result<String, CloudError>> {
+        Box::pin(async move {
+            let (_, fail) = self.begin(Call::NodeInterface(provider_id.to_string()));
+            if let Some(e) = fail {
+                return Err(e);
+            }
+            if self.lock().no_vnic.iter().any(|p| p == provider_id) {
+                return Err(CloudError {
+                    category: "no_vnic_in_subnet",
+                    message: format!("{provider_id} has no ATTACHED VNIC in {subnet_id}"),
+                    transient: false,
+                    opc_request_id: None,
+                });
+            }
+            Ok(Self::vnic_of(provider_id))
+        })
+    }
+
+    fn check_move_permission<'a>(
+        &'a self,
+        private_ip_id: &'a str,
+    ) -> BoxFuture<'a, Result<(), CloudError>> {
+        Box::pin(async move {
+            let (_, fail) = self.begin(Call::CheckPermission(private_ip_id.to_string()));
+            fail.map_or(Ok(()), Err)
         })
     }
 }

@@ -82,4 +82,18 @@ pub trait CloudProvider: Send + Sync {
 
     /// Deletes a private IP pgvip created. Deleting one that is already gone succeeds.
     fn release<'a>(&'a self, private_ip_id: &'a str) -> BoxFuture<'a, Result<(), CloudError>>;
+
+    /// The interface a move to the node `provider_id` would bind the address to (OCI: the
+    /// ATTACHED VNIC in `subnet_id`), looked up afresh for the failover-readiness check.
+    fn node_interface<'a>(
+        &'a self,
+        provider_id: &'a str,
+        subnet_id: &'a str,
+    ) -> BoxFuture<'a, Result<String, CloudError>>;
+
+    /// Proves the credentials may move the private IP `private_ip_id` without moving it.
+    fn check_move_permission<'a>(
+        &'a self,
+        private_ip_id: &'a str,
+    ) -> BoxFuture<'a, Result<(), CloudError>>;
 }

@@ -39,4 +39,19 @@ impl CloudProvider for NoCloud {
     fn release<'a>(&'a self, _private_ip_id: &'a str) -> BoxFuture<'a, Result<(), CloudError>> {
         Box::pin(async { Ok(()) })
     }
+
+    fn node_interface<'a>(
+        &'a self,
+        _provider_id: &'a str,
+        _subnet_id: &'a str,
+    ) -> BoxFuture<'a, Result<String, CloudError>> {
+        Box::pin(async { Ok(String::new()) })
+    }
+
+    fn check_move_permission<'a>(
+        &'a self,
+        _private_ip_id: &'a str,
+    ) -> BoxFuture<'a, Result<(), CloudError>> {
+        Box::pin(async { Ok(()) })
+    }
 }

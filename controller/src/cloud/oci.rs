@@ -141,6 +141,30 @@ impl CloudProvider for OciProvider {
                 .map_err(cloud_error)
         })
     }
+    fn node_interface<'a>(
+        &'a self,
+        provider_id: &'a str,
+        subnet_id: &'a str,
+    ) -> BoxFuture<'a, Result<String, CloudError>> {
+        Box::pin(async move {
+            self.client
+                .node_vnic(provider_id, subnet_id)
+                .await
+                .map_err(cloud_error)
+        })
+    }
+
+    fn check_move_permission<'a>(
+        &'a self,
+        private_ip_id: &'a str,
+    ) -> BoxFuture<'a, Result<(), CloudError>> {
+        Box::pin(async move {
+            self.client
+                .check_update_permission(private_ip_id)
+                .await
+                .map_err(cloud_error)
+        })
+    }
 }
 
 #[cfg(test)]

@@ -236,6 +236,7 @@ async fn rig() -> Rig {
             pod("orders-2", "127.0.0.12", "node-2"),
         ]),
         nodes: ready_store(vec![node("node-1"), node("node-2")]),
+        agents: ready_store(vec![]),
     };
     let cloud = Arc::new(FakeCloud::new());
     let shared = Shared {
@@ -255,16 +256,20 @@ async fn rig() -> Rig {
             announce_timeout: Duration::from_secs(15),
             verify_data_path: true,
             resync: Duration::from_secs(30),
+            agent_namespace: "pgvip".into(),
         },
         locks: Default::default(),
         failovers: Default::default(),
         backoffs: Backoffs::new(Duration::from_millis(500), Duration::from_secs(60)),
         writes: Default::default(),
+        readiness: crate::readiness::Schedule::new(Duration::ZERO),
     };
+    let (trigger, _) = tokio::sync::mpsc::unbounded_channel();
     Rig {
         ctx: Context {
             shared: Arc::new(shared),
             stores,
+            trigger,
         },
         api: Api::namespaced(client, "db"),
         cloud,

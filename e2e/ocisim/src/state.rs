@@ -198,6 +198,17 @@ impl State {
         self.vnics.get(id)
     }
 
+    /// Sets a VNIC's attachment lifecycle state (`ATTACHED`, `DETACHING`, `DETACHED`, ...), as a
+    /// console or Terraform detach would; the fabric is not affected.
+    pub fn set_attachment_state(&mut self, vnic_id: &str, state: &str) -> Result<(), ApiError> {
+        let v = self
+            .vnics
+            .get_mut(vnic_id)
+            .ok_or_else(ApiError::not_found)?;
+        v.attachment_state = state.to_string();
+        Ok(())
+    }
+
     /// VNICs of one instance, by NIC index.
     pub fn vnics_of(&self, instance_id: &str) -> Vec<&VnicRec> {
         let mut v: Vec<_> = self

@@ -4,6 +4,8 @@
 //! - `GET /calls` → `[CallRecord]`; `DELETE /calls` clears the log.
 //! - `POST /faults` with a [`FaultCommand`] JSON.
 //! - `GET /assignments` → every secondary IP and its VNIC/port (control plane).
+//! - `POST /attachments` with `{"vnicId": …, "state": "DETACHED"}` sets a VNIC's attachment
+//!   lifecycle state (a detach done outside pgvip).
 //! - `GET /fabric` → what the fabric applied last (generation, ruleset, assignments).
 //! - `GET /healthz` → `ok`.
 
@@ -38,6 +40,24 @@ fn answer(ctx: &Ctx, req: &Req) -> Resp {
             }
             Err(e) => ApiError::invalid(format!("Invalid fault command: {e}")).into(),
         },
+        ("POST", "/attachments") => {
+            #[derive(serde::Deserialize)]
+            #[serde(rename_all = "camelCase")]
+            struct Change {
+                vnic_id: String,
+                state: String,
+            }
+            match serde_json::from_slice::<Change>(&req.body) {
+                Ok(c) => match lock(&ctx.state).set_attachment_state(&c.vnic_id, &c.state) {
+                    Ok(()) => {
+                        tracing::info!(vnic = %c.vnic_id, state = %c.state, "attachment state set");
+                        Resp::empty(204)
+                    }
+                    Err(e) => e.into(),
+                },
+                Err(e) => ApiError::invalid(format!("Invalid attachment change: {e}")).into(),
+            }
+        }
         ("GET", "/assignments") => Resp::json(200, &lock(&ctx.state).assignments()),
         ("GET", "/fabric") => Resp::json(200, &*ctx.fabric_status.borrow()),
         _ => ApiError::no_route().into(),
