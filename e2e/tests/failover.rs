@@ -139,6 +139,27 @@ fn main() -> ExitCode {
                     r,
                 );
             }
+            if Suite::selected("controller-crash") {
+                for (label, window) in [
+                    ("before the cloud call returns", Window::BeforeCloud),
+                    (
+                        "after the cloud call, before the status write",
+                        Window::AfterCloud,
+                    ),
+                ] {
+                    let r = rt.block_on(run_failover(
+                        tb,
+                        &format!("controller killed mid-move, {label}"),
+                        Expect::NewLeader,
+                        async |tb, old| crash_mid_move(tb, &old.member, window).await,
+                    ));
+                    record(
+                        s,
+                        &format!("controller killed in the middle of a move ({label}), restarted"),
+                        r,
+                    );
+                }
+            }
             if Suite::selected("two-controllers") {
                 let r = rt.block_on(run_failover(
                     tb,
@@ -183,6 +204,77 @@ async fn start(tb: &Testbed) -> Result<()> {
     tb.wait_vip_ready_on(&node, Duration::from_secs(60))
         .await
         .map(|_| ())
+}
+
+/// Where in a move the controller is killed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Window {
+    /// The decision is published; the UpdatePrivateIp is held 4 s by the simulator.
+    BeforeCloud,
+    /// The cloud has moved the IP; the read-back is held 4 s, so status is not written yet.
+    AfterCloud,
+}
+
+/// Switches over, kills the only controller (SIGKILL) inside `window`, and restarts it (a
+/// container restart: same identity, so it renews its Lease at once). The restarted controller
+/// must finish the move from whatever state the crash left, idempotently.
+async fn crash_mid_move(tb: &Testbed, from: &str, window: Window) -> Result<()> {
+    let op = match window {
+        Window::BeforeCloud => Operation::UpdatePrivateIp,
+        Window::AfterCloud => Operation::GetPrivateIp,
+    };
+    tb.oci_fault(&FaultCommand::Latency {
+        operation: Some(op),
+        millis: 4000,
+    })
+    .await?;
+    let old_node = tb.member_node(from)?.clone();
+    let before = tb.cloud_assignment().await?;
+    switchover(tb, from)?;
+    let desired = wait_for(
+        "the decision published",
+        Duration::from_secs(60),
+        || async {
+            let st = tb.vip().await.ok()?.status?;
+            st.desired_node.filter(|d| *d != old_node.name)
+        },
+    )
+    .await?;
+    let target = tb
+        .layout
+        .nodes
+        .iter()
+        .find(|n| n.name == desired)
+        .cloned()
+        .ok_or_else(|| Error::Other(format!("unknown node {desired}")))?;
+    match window {
+        Window::BeforeCloud => {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            if tb.cloud_assignment().await? != before {
+                return Err(Error::Other("the cloud moved before the kill".into()));
+            }
+        }
+        Window::AfterCloud => {
+            wait_for(
+                "the cloud to move the IP",
+                Duration::from_secs(20),
+                || async {
+                    (tb.cloud_assignment().await.ok()?.as_deref() == Some(target.vnic_id.as_str()))
+                        .then_some(())
+                },
+            )
+            .await?;
+            let st = tb.vip().await?.status.unwrap_or_default();
+            if st.assigned_node.as_deref() == Some(target.name.as_str()) {
+                return Err(Error::Other(
+                    "the status already recorded the move; the kill came too late".into(),
+                ));
+            }
+        }
+    }
+    pgvip::stop_controller(&tb.layout, 0, true)?;
+    tb.oci_fault(&FaultCommand::Clear).await?;
+    pgvip::start_controller(&tb.layout, 0, CloudMode::Oci).map(|_| ())
 }
 
 fn switchover(tb: &Testbed, from: &str) -> Result<()> {
