@@ -159,6 +159,14 @@ fn patroni_options(tb: &Testbed, callback: Option<String>) -> PatroniOptions {
 
 /// Rewrites every member's config (with or without the callback) and reloads Patroni.
 async fn reconfigure(tb: &Testbed, callback: Option<String>) -> Result<()> {
+    // `patronictl reload` needs every member's REST API: a member killed by the previous
+    // measurement must be back first.
+    for n in &tb.layout.nodes {
+        if !crate::cmd::alive(&tb.layout.path(&format!("patroni-{}.pid", n.member))) {
+            tb.start_member(n)?;
+        }
+    }
+    tb.wait_healthy(Duration::from_secs(120)).await?;
     crate::patroni::prepare(
         &tb.layout,
         &patroni_options(tb, callback),
