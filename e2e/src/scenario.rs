@@ -126,32 +126,26 @@ impl Testbed {
 
     /// Sends a fault command to the simulator's admin endpoint.
     pub async fn oci_fault(&self, cmd: &pgvip_ocisim::FaultCommand) -> Result<()> {
-        let url = format!("http://127.0.0.1:{}/faults", self.layout.oci_admin_port);
-        let r = reqwest::Client::new()
-            .post(&url)
-            .json(cmd)
-            .send()
-            .await
-            .map_err(|e| Error::Other(format!("simulator admin: {e}")))?;
-        if r.status().is_success() {
-            Ok(())
-        } else {
-            Err(Error::Other(format!(
-                "simulator admin answered {}",
-                r.status()
-            )))
-        }
+        let body =
+            serde_json::to_value(cmd).map_err(|e| Error::Other(format!("fault command: {e}")))?;
+        self.oci_admin_post("/faults", &body).await
     }
 
     /// Sets a VNIC's attachment state in the simulator (`DETACHED` / `ATTACHED`).
     pub async fn oci_attachment(&self, vnic_id: &str, state: &str) -> Result<()> {
-        let url = format!(
-            "http://127.0.0.1:{}/attachments",
-            self.layout.oci_admin_port
-        );
+        self.oci_admin_post(
+            "/attachments",
+            &serde_json::json!({ "vnicId": vnic_id, "state": state }),
+        )
+        .await
+    }
+
+    /// POSTs `body` to the simulator's admin endpoint `path`.
+    async fn oci_admin_post(&self, path: &str, body: &serde_json::Value) -> Result<()> {
+        let url = format!("http://127.0.0.1:{}{path}", self.layout.oci_admin_port);
         let r = reqwest::Client::new()
             .post(&url)
-            .json(&serde_json::json!({ "vnicId": vnic_id, "state": state }))
+            .json(body)
             .send()
             .await
             .map_err(|e| Error::Other(format!("simulator admin: {e}")))?;

@@ -454,21 +454,28 @@ impl Testbed {
     /// Cuts (or restores) `node`'s access to the apiserver, leaving its data path alone.
     pub fn partition_from_api(&self, node: &crate::layout::NodeLayout, cut: bool) -> Result<()> {
         let port = self.layout.apiserver_port;
-        if cut {
-            let rules = format!("table inet pgvip_partition {{\n  chain out {{\n    type filter hook output priority 0;\n    tcp dport {port} drop\n  }}\n}}\n");
+        let rule = format!("type filter hook output priority 0;\n    tcp dport {port} drop");
+        filter_table(node, "pgvip_partition", cut.then_some(rule.as_str()))
+    }
+}
+
+/// Adds nftables table `name` with one chain holding `chain_body` inside `node`'s namespace,
+/// or deletes the table when `chain_body` is `None`.
+pub fn filter_table(
+    node: &crate::layout::NodeLayout,
+    name: &str,
+    chain_body: Option<&str>,
+) -> Result<()> {
+    match chain_body {
+        Some(body) => {
+            let rules = format!("table inet {name} {{\n  chain c {{\n    {body}\n  }}\n}}\n");
             cmd::run_input(
                 "ip",
                 &["netns", "exec", &node.netns, "nft", "-f", "-"],
                 Some(rules.as_bytes()),
             )
             .map(|_| ())
-        } else {
-            cmd::run_in(
-                &node.netns,
-                "nft",
-                &["delete", "table", "inet", "pgvip_partition"],
-            )
-            .map(|_| ())
         }
+        None => cmd::run_in(&node.netns, "nft", &["delete", "table", "inet", name]).map(|_| ()),
     }
 }

@@ -8,7 +8,6 @@ use pgvip_api::{condition, Condition};
 use pgvip_e2e::{
     cloud::CONTROLLER_USER,
     cluster::wait_for,
-    cmd,
     layout::NodeLayout,
     pgvip::{self, CloudMode},
     scenario, Error, Result, Testbed,
@@ -283,23 +282,9 @@ async fn holds_back_until_confirmed(tb: &Testbed) -> Result<()> {
 
 /// Drops the controller host's packets to the member's REST port (8008) on `node`.
 fn block_rest(tb: &Testbed, node: &NodeLayout, block: bool) -> Result<()> {
-    if block {
-        let rules = format!(
-            "table inet pgvip_rest_block {{\n  chain in {{\n    type filter hook input priority 0;\n    ip saddr {} tcp dport 8008 drop\n  }}\n}}\n",
-            tb.layout.controller_host.ip
-        );
-        cmd::run_input(
-            "ip",
-            &["netns", "exec", &node.netns, "nft", "-f", "-"],
-            Some(rules.as_bytes()),
-        )
-        .map(|_| ())
-    } else {
-        cmd::run_in(
-            &node.netns,
-            "nft",
-            &["delete", "table", "inet", "pgvip_rest_block"],
-        )
-        .map(|_| ())
-    }
+    let rule = format!(
+        "type filter hook input priority 0;\n    ip saddr {} tcp dport 8008 drop",
+        tb.layout.controller_host.ip
+    );
+    pgvip_e2e::testbed::filter_table(node, "pgvip_rest_block", block.then_some(rule.as_str()))
 }
