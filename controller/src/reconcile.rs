@@ -408,6 +408,16 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
         }
     }
 
+    // A new lock holder that does not answer as primary yet is usually still promoting: ask
+    // again soon instead of waiting for the next watch event.
+    let changed_ago = g
+        .lock_obs
+        .as_ref()
+        .map(|o| now.saturating_duration_since(o.leader_changed_at));
+    if let Some(d) = promotion_poll(&decision, changed_ago) {
+        requeue = requeue.min(d);
+    }
+
     // 8. failover readiness, in the background: a failover never waits for it.
     if let Some(wait) = schedule_readiness(ctx, &vip, &k, address, &cur, &g.pods, client) {
         requeue = requeue.min(wait + Duration::from_millis(100));
@@ -422,6 +432,27 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
         requeue = requeue.min(ttl.saturating_sub(l.age) + Duration::from_millis(100));
     }
     Ok(Action::requeue(requeue))
+}
+
+/// How long the fast re-check of a just-changed lock lasts.
+pub const PROMOTION_WINDOW: Duration = Duration::from_secs(15);
+/// Re-check interval during that window.
+pub const PROMOTION_POLL: Duration = Duration::from_millis(150);
+
+/// Pure: when to re-check a lock holder that is not confirmed yet. Only right after the lock
+/// changed hands (`changed_ago`) and only while its REST answer is what a member still
+/// promoting gives (not primary yet, or no answer); a cluster that stays broken falls back to
+/// the normal requeue.
+pub fn promotion_poll(decision: &Decision, changed_ago: Option<Duration>) -> Option<Duration> {
+    match decision {
+        Decision::Unconfirmed { reason: r, .. }
+            if [reason::REST_REJECTED, reason::REST_UNREACHABLE].contains(r)
+                && changed_ago.is_some_and(|d| d < PROMOTION_WINDOW) =>
+        {
+            Some(PROMOTION_POLL)
+        }
+        _ => None,
+    }
 }
 
 /// Starts a failover-readiness check of `vip` when one is due; otherwise the time until it is.

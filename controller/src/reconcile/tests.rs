@@ -442,3 +442,31 @@ fn announce_wait_counts_from_assigned_at() {
     let (out, left) = announce_wait(&st, Duration::from_secs(15));
     assert!(!out && left > Duration::from_secs(13));
 }
+
+#[test]
+fn a_just_changed_lock_holder_is_rechecked_soon_only_while_it_may_be_promoting() {
+    let unconfirmed = |r: &'static str| Decision::Unconfirmed {
+        reason: r,
+        message: String::new(),
+    };
+    let s = Duration::from_secs;
+    let cases = [
+        (
+            unconfirmed(reason::REST_REJECTED),
+            Some(s(1)),
+            Some(PROMOTION_POLL),
+        ),
+        (
+            unconfirmed(reason::REST_UNREACHABLE),
+            Some(s(3)),
+            Some(PROMOTION_POLL),
+        ),
+        (unconfirmed(reason::REST_REJECTED), Some(s(60)), None),
+        (unconfirmed(reason::REST_REJECTED), None, None),
+        (unconfirmed(reason::LEADER_LOCK_STALE), Some(s(1)), None),
+        (unconfirmed(reason::REST_DISAGREES), Some(s(1)), None),
+    ];
+    for (d, ago, want) in cases {
+        assert_eq!(promotion_poll(&d, ago), want, "{d:?} {ago:?}");
+    }
+}
