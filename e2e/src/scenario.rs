@@ -159,6 +159,25 @@ impl Testbed {
         }
     }
 
+    /// Fails unless every write acknowledged in `attempts` is in the table on `node`.
+    pub async fn check_acked_on(&self, node: &NodeLayout, attempts: &[app::Attempt]) -> Result<()> {
+        let rows = wait_for(
+            "the application's rows on the new primary",
+            Duration::from_secs(30),
+            || async { self.rows_on(&node.ip).ok() },
+        )
+        .await?;
+        let missing = app::missing_acked(attempts, &rows);
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(Error::Other(format!(
+            "{} acknowledged writes are missing on the new primary: {:?}",
+            missing.len(),
+            &missing[..missing.len().min(10)]
+        )))
+    }
+
     /// Sequence numbers present in the application's table, read on `host` directly.
     pub fn rows_on(&self, host: &str) -> Result<Vec<i64>> {
         let out = self.psql(host, "SELECT seq FROM app_writes ORDER BY seq")?;
@@ -284,20 +303,7 @@ pub async fn run_failover(
             new.vnic_id
         )));
     }
-    let rows = crate::cluster::wait_for(
-        "the application's rows on the new primary",
-        Duration::from_secs(30),
-        || async { tb.rows_on(&new.ip).ok() },
-    )
-    .await?;
-    let missing = app::missing_acked(&attempts, &rows);
-    if !missing.is_empty() {
-        return Err(Error::Other(format!(
-            "{} acknowledged writes are missing on the new primary: {:?}",
-            missing.len(),
-            &missing[..missing.len().min(10)]
-        )));
-    }
+    tb.check_acked_on(&new, &attempts).await?;
     let res = ScenarioResult {
         name: name.to_string(),
         from: old.name.clone(),

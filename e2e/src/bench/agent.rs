@@ -205,11 +205,7 @@ pub async fn run(opts: &Options) -> Result<Report> {
         Some(p) => p.clone(),
         None => crate::pgvip::binary("pgvip-node-agent")?,
     };
-    let ports = Ports {
-        etcd: opts.base_port,
-        etcd_peer: opts.base_port + 1,
-        apiserver: opts.base_port + 2,
-    };
+    let ports = Ports::from_base(opts.base_port);
     let stack = Stack::up(&opts.state_dir, ports).await?;
     let res = match node::create(&opts.netns) {
         Ok(()) => run_on(&stack, opts, &bin).await,

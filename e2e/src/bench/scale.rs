@@ -135,11 +135,7 @@ pub async fn run(opts: &Options) -> Result<Report> {
         Some(p) => p.clone(),
         None => crate::pgvip::binary("pgvip-controller")?,
     };
-    let ports = Ports {
-        etcd: opts.base_port,
-        etcd_peer: opts.base_port + 1,
-        apiserver: opts.base_port + 2,
-    };
+    let ports = Ports::from_base(opts.base_port);
     let stack = Stack::up(&opts.state_dir, ports).await?;
     let res = run_on(&stack, &world, opts, &bin).await;
     if let Err(error) = &res {

@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::{
     app::{self, Writer, WriterConfig},
     cluster::wait_for,
-    error::{Error, Result},
+    error::Result,
     layout::NodeLayout,
     Testbed,
 };
@@ -94,19 +94,7 @@ impl Rider {
         }
         let attempts = self.writer.stop();
         landed?;
-        let rows = wait_for(
-            "the rows on the new primary",
-            Duration::from_secs(30),
-            || async { tb.rows_on(&new.ip).ok() },
-        )
-        .await?;
-        let missing = app::missing_acked(&attempts, &rows);
-        if !missing.is_empty() {
-            return Err(Error::Other(format!(
-                "{} acknowledged writes missing on the new primary",
-                missing.len()
-            )));
-        }
+        tb.check_acked_on(new, &attempts).await?;
         let during: Vec<_> = attempts.iter().filter(|a| a.at >= t0).cloned().collect();
         let acked = app::acked(&during).len();
         Ok(Seen {

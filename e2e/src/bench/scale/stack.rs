@@ -35,6 +35,17 @@ pub struct Ports {
     pub apiserver: u16,
 }
 
+impl Ports {
+    /// etcd, etcd peer and apiserver on `base`, `base + 1` and `base + 2`.
+    pub fn from_base(base: u16) -> Self {
+        Ports {
+            etcd: base,
+            etcd_peer: base + 1,
+            apiserver: base + 2,
+        }
+    }
+}
+
 /// A running private control plane.
 pub struct Stack {
     /// Layout whose state dir and ports this stack uses (names as in the testbed).
