@@ -50,7 +50,7 @@ pub struct Options {
     #[arg(long = "scale-vips", default_value_t = 1000)]
     pub vips: usize,
     /// Worker nodes. OCI allows 32 IPv4 addresses per VNIC (the simulator enforces it), so
-    /// 1,000 VIPs need at least 33 nodes' VNICs.
+    /// 1,000 VIPs need at least 33 nodes' VNICs, and the storm's incoming VIPs count too.
     #[arg(long = "scale-nodes", default_value_t = 50)]
     pub nodes: usize,
     /// Clusters whose leader changes at once in the storm.
@@ -131,6 +131,13 @@ pub async fn run(opts: &Options) -> Result<Report> {
         rest_port: opts.rest_port,
     };
     world.validate().map_err(Error::Other)?;
+    let peak = world.peak_ips_per_vnic(&world.storm_clusters(opts.storm));
+    if peak > pgvip_ocisim::state::MAX_IPS_PER_VNIC {
+        return Err(Error::Other(format!(
+            "the storm would put {peak} addresses on one VNIC; OCI allows {}: use more --scale-nodes",
+            pgvip_ocisim::state::MAX_IPS_PER_VNIC
+        )));
+    }
     let bin = match &opts.controller_bin {
         Some(p) => p.clone(),
         None => crate::pgvip::binary("pgvip-controller")?,

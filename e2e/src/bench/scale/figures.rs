@@ -4,7 +4,7 @@
 //! Data flow: convergence times, call records and `/proc` windows → [`CloudPhase::measure`]
 //! (pure) → [`Report`] → [`Report::table`].
 
-use std::{path::Path, time::Duration};
+use std::{collections::BTreeMap, path::Path, time::Duration};
 
 use pgvip_ocisim::{CallRecord, Operation};
 use serde::Serialize;
@@ -38,6 +38,8 @@ pub struct CloudPhase {
     pub throttled: usize,
     /// `UpdatePrivateIp` calls that succeeded (moves).
     pub moves: usize,
+    /// Answered (not throttled) calls per OCI operation, to see where the calls go.
+    pub by_operation: BTreeMap<String, usize>,
     /// Lower bound from the calls the controller made: (calls − burst) / rate.
     pub bound_made_secs: f64,
     /// Lower bound for any client: (VIPs × minimum calls per move − burst) / rate (0 for a
@@ -54,6 +56,18 @@ pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     }
     let rank = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len());
     Some(sorted[rank - 1])
+}
+
+/// Pure: `ListPrivateIps 1000, GetVnic 50`, most frequent first.
+pub fn ops_summary(by_op: &BTreeMap<String, usize>) -> String {
+    let mut v: Vec<(&String, &usize)> = by_op.iter().collect();
+    v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let parts: Vec<String> = v.iter().map(|(op, n)| format!("{op} {n}")).collect();
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join(", ")
+    }
 }
 
 /// Pure: seconds to issue `calls` under a token bucket of `rate`/s starting full at `burst`.
@@ -82,6 +96,12 @@ impl CloudPhase {
             .iter()
             .filter(|c| c.operation == Operation::UpdatePrivateIp && c.status < 300)
             .count();
+        let mut by_operation = BTreeMap::new();
+        for c in cloud.iter().filter(|c| c.status != 429) {
+            *by_operation
+                .entry(format!("{:?}", c.operation))
+                .or_insert(0) += 1;
+        }
         let min_calls = if moves > 0 {
             moves_needed * MIN_CALLS_PER_MOVE
         } else {
@@ -100,6 +120,7 @@ impl CloudPhase {
             calls_ok,
             throttled,
             moves,
+            by_operation,
             bound_made_secs: bound_secs(calls_ok, opts.cloud_rate, opts.cloud_burst),
             bound_min_secs: bound_secs(min_calls, opts.cloud_rate, opts.cloud_burst),
             footprint,
@@ -232,6 +253,7 @@ impl Report {
             format!("{} / {}", s.calls_ok, s.throttled),
             "",
         );
+        row("  by operation", ops_summary(&s.by_operation), "");
         row(
             "  bound: calls made / rate",
             format!("{:.1} s", s.bound_made_secs),
@@ -265,6 +287,7 @@ impl Report {
             format!("{} / {} / {}", st.calls_ok, st.throttled, st.moves),
             "",
         );
+        row("  by operation", ops_summary(&st.by_operation), "");
         row(
             "  bound: calls made / rate",
             format!("{:.1} s", st.bound_made_secs),
@@ -356,6 +379,10 @@ mod tests {
             2,
         );
         assert_eq!((p.calls_ok, p.throttled, p.moves), (2, 1, 1));
+        assert_eq!(
+            ops_summary(&p.by_operation),
+            "ListPrivateIps 1, UpdatePrivateIp 1"
+        );
         assert_eq!(p.converge_secs, Some(3.0));
         assert_eq!(p.p50_secs, Some(1.0));
         let p = CloudPhase::measure(&[Some(s(3)), None], &calls, &opts, Window::default(), 2);

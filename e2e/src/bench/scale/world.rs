@@ -103,10 +103,45 @@ impl World {
         Ipv4Addr::new(127, 77, (idx / 200) as u8, (10 + idx % 200) as u8)
     }
 
-    /// The clusters whose leader changes in a storm of `n`: spread evenly over all clusters.
+    /// The clusters whose leader changes in a storm of `n`: round-robin over the nodes that
+    /// receive the moves (so no VNIC takes more than its share), and within each node spread
+    /// evenly over its clusters.
     pub fn storm_clusters(&self, n: usize) -> Vec<usize> {
         let n = n.min(self.clusters);
-        (0..n).map(|k| k * self.clusters / n.max(1)).collect()
+        let per_node = n.div_ceil(self.nodes);
+        // Clusters `j, j + nodes, j + 2·nodes, …` share member nodes; `rows(j)` counts them.
+        let rows = |j: usize| self.clusters.saturating_sub(j).div_ceil(self.nodes);
+        let mut out = Vec::with_capacity(n);
+        for round in 0..per_node {
+            for j in 0..self.nodes {
+                let (rows, picks) = (rows(j), rows(j).min(per_node));
+                if out.len() < n && round < picks {
+                    out.push(j + round * rows / picks * self.nodes);
+                }
+            }
+        }
+        // Residues with too few clusters leave a gap: fill it in cluster order.
+        let picked: std::collections::BTreeSet<usize> = out.iter().copied().collect();
+        let missing = n - out.len();
+        out.extend(
+            (0..self.clusters)
+                .filter(|c| !picked.contains(c))
+                .take(missing),
+        );
+        out
+    }
+
+    /// Most addresses any VNIC holds during a storm over `storm`: its primary, the VIPs it
+    /// starts with (member 0's) and the VIPs moving to it (member 1's), before any leaves.
+    pub fn peak_ips_per_vnic(&self, storm: &[usize]) -> usize {
+        let mut per_node = vec![1; self.nodes];
+        for c in 0..self.clusters {
+            per_node[self.member_node(c, 0)] += 1;
+        }
+        for &c in storm {
+            per_node[self.member_node(c, 1)] += 1;
+        }
+        per_node.into_iter().max().unwrap_or(0)
     }
 
     /// The simulator's tenancy: every node's instance and VNIC, the controller's API user, and
@@ -271,8 +306,34 @@ mod tests {
         let s = world.storm_clusters(200);
         assert_eq!(s.len(), 200);
         assert_eq!(s.iter().collect::<BTreeSet<_>>().len(), 200);
-        assert_eq!((s[0], s[1], s[199]), (0, 5, 995));
-        assert_eq!(w(10, 3).storm_clusters(200).len(), 10);
+        assert_eq!(&s[..3], &[0, 1, 2], "first round: one per node");
+        assert!(s.iter().all(|&c| c < 1000));
+        // Every node receives 8 or 9 of the 200 moves.
+        let mut incoming = vec![0; 24];
+        for &c in &s {
+            incoming[world.member_node(c, 1)] += 1;
+        }
+        assert!(
+            incoming.iter().all(|&k| (8..=9).contains(&k)),
+            "{incoming:?}"
+        );
+        // Small worlds: everything, once.
+        for (clusters, nodes) in [(10, 3), (7, 5), (3, 10)] {
+            let s = w(clusters, nodes).storm_clusters(200);
+            assert_eq!(s.iter().collect::<BTreeSet<_>>().len(), clusters, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn the_default_worlds_fit_the_vnic_limit() {
+        // 1,000 clusters on 50 nodes: 20 VIPs each, plus 4 incoming and the primary.
+        let world = w(1000, 50);
+        assert_eq!(world.peak_ips_per_vnic(&world.storm_clusters(200)), 25);
+        // The old storm (every 5th cluster) sent 20 moves to each of 10 nodes: 41 > 32.
+        let every_fifth: Vec<usize> = (0..200).map(|k| k * 5).collect();
+        assert_eq!(world.peak_ips_per_vnic(&every_fifth), 41);
+        let small = w(100, 10);
+        assert_eq!(small.peak_ips_per_vnic(&small.storm_clusters(20)), 13);
     }
 
     #[test]
