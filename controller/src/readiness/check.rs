@@ -72,6 +72,13 @@ async fn permission(sh: &Shared, job: &Job, subnet: &str) -> Option<Result<(), C
     if sh.provider.l2_only() {
         return None;
     }
+    // One proof per subnet: IAM grants are per compartment, and VIPs of one subnet share it.
+    // Looked up before the VIP's own private IP, which only a fresh proof needs.
+    let key = format!("permission/{subnet}");
+    let (ttl, now) = (sh.readiness.cloud_ttl(), std::time::Instant::now());
+    if let Some(r) = sh.readiness.cloud.get(&key, ttl, now) {
+        return Some(r.map(|_| ()));
+    }
     let id = match job
         .status
         .cloud
@@ -85,12 +92,6 @@ async fn permission(sh: &Shared, job: &Job, subnet: &str) -> Option<Result<(), C
             Err(e) => return Some(Err(e)),
         },
     };
-    // One proof per subnet: IAM grants are per compartment, and VIPs of one subnet share it.
-    let key = format!("permission/{subnet}");
-    let (ttl, now) = (sh.readiness.cloud_ttl(), std::time::Instant::now());
-    if let Some(r) = sh.readiness.cloud.get(&key, ttl, now) {
-        return Some(r.map(|_| ()));
-    }
     let r = sh.provider.check_move_permission(&id).await.map(|()| id);
     sh.readiness.cloud.put(&key, &r, now);
     Some(r.map(|_| ()))
