@@ -102,7 +102,7 @@ pub fn gather(
         if let Some(ann) =
             annotations_of(stores, ns, &config_object_name(&p.scope), p.use_endpoints)
         {
-            g.config = parse_dynamic_config(ann.get("config").map(String::as_str)).unwrap_or_else(|e| {
+            g.config = parse_dynamic_config(ann.get(crate::patroni::CONFIG_ANNOTATION).map(String::as_str)).unwrap_or_else(|e| {
                 warn!(vip = %vip, cluster = %p.scope, error = %e, "unreadable Patroni dynamic config; using defaults");
                 DynamicConfig::default()
             });

@@ -16,6 +16,15 @@ pub const DEFAULT_TTL_SECS: u64 = 30;
 /// as renewed whenever this record changes, and so does pgvip.
 const RECORD_KEYS: [&str; 5] = ["leader", "acquireTime", "ttl", "renewTime", "transitions"];
 
+/// The annotation of `<scope>-config` holding the dynamic configuration (JSON).
+pub const CONFIG_ANNOTATION: &str = "config";
+
+/// True for the annotations pgvip reads from Patroni's objects (lock record and dynamic
+/// config); the watch keeps only these.
+pub fn is_read_annotation(key: &str) -> bool {
+    key == CONFIG_ANNOTATION || RECORD_KEYS.contains(&key)
+}
+
 /// The leader lock record (`<scope>-leader` ConfigMap or `<scope>` Endpoints annotations).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LeaderRecord {

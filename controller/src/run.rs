@@ -236,6 +236,7 @@ async fn run_controllers(client: &kube::Client, cfg: &Config, shared: Arc<Shared
             .any_semantic(),
     )
     .default_backoff()
+    .modify(watch::trim_agent_lease)
     .reflect(agent_writer)
     .for_each(|r| async move {
         if let Err(e) = r {
@@ -276,18 +277,25 @@ async fn one_controller(
 ) {
     let ns_ref = ns.as_deref();
     let wc = || watcher::Config::default().any_semantic();
-    let ctrl = Controller::new(api::<PostgresVip>(client, ns_ref), wc())
+    let (vips, vip_writer) = reflector::store::<PostgresVip>();
+    let vip_stream = watcher(api::<PostgresVip>(client, ns_ref), wc())
+        .default_backoff()
+        .modify(watch::trim_vip)
+        .reflect(vip_writer)
+        .applied_objects();
+    let ctrl = Controller::for_stream(vip_stream, vips.clone())
         .with_config(controller::Config::default().concurrency(concurrency));
-    let vips = ctrl.store();
 
     let (configmaps, cm_writer) = reflector::store::<PartialObjectMeta<ConfigMap>>();
     let cm_stream = watcher(api::<PartialObjectMeta<ConfigMap>>(client, ns_ref), wc())
         .default_backoff()
+        .modify(|o| watch::trim_patroni_meta(&mut o.metadata))
         .reflect(cm_writer)
         .touched_objects();
     let (endpoints, ep_writer) = reflector::store::<PartialObjectMeta<Endpoints>>();
     let ep_stream = watcher(api::<PartialObjectMeta<Endpoints>>(client, ns_ref), wc())
         .default_backoff()
+        .modify(|o| watch::trim_patroni_meta(&mut o.metadata))
         .reflect(ep_writer)
         .touched_objects();
     let (pods, pod_writer) = reflector::store::<Pod>();

@@ -12,12 +12,15 @@ use std::sync::Arc;
 
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Node, NodeSpec, Pod, PodSpec, PodStatus};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::ResourceExt;
+use pgvip_api::agent::INTERFACES_ANNOTATION;
 use pgvip_api::{condition, PostgresVip, PostgresVipSpec};
 
 use crate::conditions::reason;
+use crate::patroni::is_read_annotation;
 
 /// The stores one controller (one namespace, or all) reads.
 #[derive(Clone)]
@@ -161,9 +164,51 @@ pub fn vips_for_node(vips: &[Arc<PostgresVip>], node: &str) -> Vec<ObjectRef<Pos
         .collect()
 }
 
+/// Drops the metadata no store reader needs: field-manager bookkeeping, owners, finalizers
+/// and `kubectl apply`'s copy of the whole object.
+fn trim_common(meta: &mut ObjectMeta) {
+    meta.managed_fields = None;
+    meta.owner_references = None;
+    meta.finalizers = None;
+    if let Some(a) = meta.annotations.as_mut() {
+        a.remove(LAST_APPLIED);
+    }
+}
+
+/// `kubectl apply`'s annotation: a full copy of the applied object.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Keeps of a ConfigMap's or Endpoints' metadata only what identifies it and the Patroni
+/// annotations pgvip reads: every such object in the watched namespaces is cached, most of
+/// them not Patroni's.
+pub fn trim_patroni_meta(meta: &mut ObjectMeta) {
+    trim_common(meta);
+    meta.labels = None;
+    if let Some(a) = meta.annotations.as_mut() {
+        a.retain(|k, _| is_read_annotation(k));
+    }
+}
+
+/// Keeps of a PostgresVip what the reconciler reads (spec, status, identity, finalizers).
+pub fn trim_vip(vip: &mut PostgresVip) {
+    vip.metadata.managed_fields = None;
+    if let Some(a) = vip.metadata.annotations.as_mut() {
+        a.remove(LAST_APPLIED);
+    }
+}
+
+/// Keeps of a heartbeat Lease its spec and the interfaces annotation.
+pub fn trim_agent_lease(lease: &mut Lease) {
+    trim_common(&mut lease.metadata);
+    if let Some(a) = lease.metadata.annotations.as_mut() {
+        a.retain(|k, _| k == INTERFACES_ANNOTATION);
+    }
+}
+
 /// Drops what the decision never reads from a pod, to keep the store small.
 pub fn trim_pod(pod: &mut Pod) {
-    pod.metadata.managed_fields = None;
+    trim_common(&mut pod.metadata);
+    pod.metadata.annotations = None;
     let node_name = pod.spec.as_ref().and_then(|s| s.node_name.clone());
     pod.spec = Some(PodSpec {
         node_name,
@@ -180,8 +225,9 @@ pub fn trim_pod(pod: &mut Pod) {
 
 /// Drops what the decision never reads from a node (images, conditions...).
 pub fn trim_node(node: &mut Node) {
-    node.metadata.managed_fields = None;
+    trim_common(&mut node.metadata);
     node.metadata.annotations = None;
+    node.metadata.labels = None;
     let provider_id = node.spec.as_ref().and_then(|s| s.provider_id.clone());
     node.spec = Some(NodeSpec {
         provider_id,
@@ -313,5 +359,93 @@ mod tests {
         trim_pod(&mut pod);
         assert_eq!(pod.spec.unwrap().node_name.as_deref(), Some("n1"));
         assert_eq!(pod.status.unwrap().pod_ip.as_deref(), Some("10.0.0.7"));
+    }
+
+    fn meta_with(annotations: &[(&str, &str)]) -> ObjectMeta {
+        ObjectMeta {
+            name: Some("c1-leader".into()),
+            namespace: Some("db".into()),
+            labels: Some([("application".to_string(), "patroni".to_string())].into()),
+            annotations: Some(
+                annotations
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+            managed_fields: Some(vec![Default::default()]),
+            ..ObjectMeta::default()
+        }
+    }
+
+    #[test]
+    fn patroni_objects_keep_only_the_annotations_pgvip_reads() {
+        let mut m = meta_with(&[
+            ("leader", "c1-0"),
+            ("renewTime", "2026-01-01T00:00:00+00:00"),
+            ("ttl", "30"),
+            ("config", "{}"),
+            ("optime", "123"),
+            (LAST_APPLIED, "{\"data\": \"big\"}"),
+        ]);
+        trim_patroni_meta(&mut m);
+        let keys: Vec<&str> = m
+            .annotations
+            .as_ref()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys, ["config", "leader", "renewTime", "ttl"]);
+        assert_eq!(m.name.as_deref(), Some("c1-leader"));
+        assert!(m.managed_fields.is_none() && m.labels.is_none());
+        // The lock record reads the same before and after.
+        let before = meta_with(&[
+            ("leader", "c1-0"),
+            ("acquireTime", "t"),
+            ("transitions", "3"),
+        ]);
+        let mut after = before.clone();
+        trim_patroni_meta(&mut after);
+        assert_eq!(
+            crate::patroni::LeaderRecord::from_annotations(&before.annotations.unwrap()),
+            crate::patroni::LeaderRecord::from_annotations(&after.annotations.unwrap())
+        );
+    }
+
+    #[test]
+    fn pods_leases_and_vips_drop_bookkeeping_but_keep_what_is_read() {
+        let mut pod = Pod {
+            metadata: meta_with(&[("status", "{\"role\": \"primary\"}")]),
+            ..Pod::default()
+        };
+        trim_pod(&mut pod);
+        assert!(pod.metadata.annotations.is_none() && pod.metadata.managed_fields.is_none());
+        assert_eq!(
+            pod.labels().get("application").map(String::as_str),
+            Some("patroni")
+        );
+
+        let mut lease = Lease {
+            metadata: meta_with(&[(INTERFACES_ANNOTATION, "[]"), (LAST_APPLIED, "{}")]),
+            ..Lease::default()
+        };
+        trim_agent_lease(&mut lease);
+        let ann = lease.metadata.annotations.unwrap();
+        assert_eq!(ann.len(), 1);
+        assert!(ann.contains_key(INTERFACES_ANNOTATION));
+
+        let mut v = vip("db", "v", "c1", false);
+        let v = Arc::make_mut(&mut v);
+        v.metadata.managed_fields = Some(vec![Default::default()]);
+        v.metadata.finalizers = Some(vec!["pgvip.dev/cleanup".into()]);
+        v.metadata.annotations = Some([(LAST_APPLIED.to_string(), "{}".to_string())].into());
+        trim_vip(v);
+        assert!(v.metadata.managed_fields.is_none());
+        assert_eq!(v.metadata.annotations.as_ref().map(|a| a.len()), Some(0));
+        assert_eq!(
+            v.finalizers(),
+            ["pgvip.dev/cleanup"],
+            "the finalizer is read"
+        );
     }
 }
