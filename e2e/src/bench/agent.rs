@@ -138,6 +138,14 @@ pub struct Report {
     pub to_configured: Latency,
     /// Status write → first ARP frame for the VIP (`tcpdump` on the node's interface).
     pub to_garp: Latency,
+    /// Status write sent → the bench's own watch receives it: when the change became
+    /// visible in the API.
+    pub to_visible: Latency,
+    /// Change visible on a watch → address added: the agent's share, including its own
+    /// watch delivery.
+    pub visible_to_configured: Latency,
+    /// Change visible on a watch → first ARP frame.
+    pub visible_to_garp: Latency,
     /// Samples where one of the two events did not come within 5 s.
     pub missed: usize,
     /// The agent's own mean, event receipt → configured, ms (its histogram).
@@ -186,8 +194,23 @@ impl Report {
             &self.write_ack,
             false,
         ));
-        out.push_str(&lat("status write → address", &self.to_configured, true));
-        out.push_str(&lat("status write → first GARP", &self.to_garp, true));
+        out.push_str(&lat("status write → address", &self.to_configured, false));
+        out.push_str(&lat("status write → first GARP", &self.to_garp, false));
+        out.push_str(&lat(
+            "status write → visible on a watch",
+            &self.to_visible,
+            false,
+        ));
+        out.push_str(&lat(
+            "visible on a watch → address",
+            &self.visible_to_configured,
+            true,
+        ));
+        out.push_str(&lat(
+            "visible on a watch → first GARP",
+            &self.visible_to_garp,
+            true,
+        ));
         out.push_str(&format!("  {:<30} {}\n", "missed samples", self.missed));
         out.push_str(&format!(
             "  {:<30} configured {} / announced {}\n",
@@ -271,21 +294,32 @@ async fn measure(stack: &Stack, opts: &Options, bin: &PathBuf) -> Result<Report>
         .ok_or_else(|| Error::Other("the node-agent exited while idle".into()))?;
 
     let mut cap = Capture::start(&opts.netns, node::IFNAME, node::VIP).await?;
+    let mut seen = Observer::start(&stack.client);
     let (mut addr_ms, mut garp_ms, mut ack_ms, mut missed) = (vec![], vec![], vec![], 0);
+    let (mut vis_ms, mut vis_addr_ms, mut vis_garp_ms) = (vec![], vec![], vec![]);
     for i in 0..opts.samples {
         let t0 = SystemTime::now();
-        set_status(&stack.client, true).await?;
+        let rv = set_status(&stack.client, true).await?;
         ack_ms.push(since(t0, SystemTime::now()));
         let (added, arp) = wait_on(&mut cap, t0).await;
+        let visible = match &rv {
+            Some(rv) => seen.stamp_of(rv).await,
+            None => None,
+        };
         match (added, arp) {
             (Some(a), Some(g)) => {
                 addr_ms.push(since(t0, a));
                 garp_ms.push(since(t0, g));
+                if let Some(v) = visible {
+                    vis_ms.push(since(t0, v));
+                    vis_addr_ms.push(signed_ms(v, a));
+                    vis_garp_ms.push(signed_ms(v, g));
+                }
             }
             _ => missed += 1,
         }
         let t1 = SystemTime::now();
-        set_status(&stack.client, false).await?;
+        let _ = set_status(&stack.client, false).await?;
         wait_deleted(&mut cap, t1).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
         if i % 20 == 19 {
@@ -304,6 +338,9 @@ async fn measure(stack: &Stack, opts: &Options, bin: &PathBuf) -> Result<Report>
         write_ack: Latency::of(&ack_ms),
         to_configured: Latency::of(&addr_ms),
         to_garp: Latency::of(&garp_ms),
+        to_visible: Latency::of(&vis_ms),
+        visible_to_configured: Latency::of(&vis_addr_ms),
+        visible_to_garp: Latency::of(&vis_garp_ms),
         missed,
         agent_configured_mean_ms: conf,
         agent_announced_mean_ms: ann,
@@ -323,9 +360,67 @@ fn since(t0: SystemTime, t: SystemTime) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Pure: `t - from` in ms, negative when `t` came first (the agent can beat the bench's watch).
+fn signed_ms(from: SystemTime, t: SystemTime) -> f64 {
+    match t.duration_since(from) {
+        Ok(d) => d.as_secs_f64() * 1000.0,
+        Err(e) => -e.duration().as_secs_f64() * 1000.0,
+    }
+}
+
+/// The bench's own watch on the PostgresVip, from the bench's process on the host: stamps
+/// each resourceVersion with the wall-clock time its event arrived, the moment the change is
+/// visible to any watcher. The agent's watch goes through the namespace's relay, one hop more.
+struct Observer {
+    rx: tokio::sync::mpsc::UnboundedReceiver<(String, SystemTime)>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Observer {
+    fn start(client: &Client) -> Observer {
+        use futures::StreamExt;
+        use kube::runtime::{watcher, WatchStreamExt};
+        let api: Api<PostgresVip> = Api::namespaced(client.clone(), DB_NAMESPACE);
+        let cfg = watcher::Config::default().fields(&format!("metadata.name={VIP_NAME}"));
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let task = tokio::spawn(async move {
+            let mut s = std::pin::pin!(watcher(api, cfg).default_backoff().applied_objects());
+            while let Some(ev) = s.next().await {
+                if let Ok(v) = ev {
+                    let stamp = SystemTime::now();
+                    if let Some(rv) = v.metadata.resource_version {
+                        let _ = tx.send((rv, stamp));
+                    }
+                }
+            }
+        });
+        Observer { rx, task }
+    }
+
+    /// When the event of `rv` arrived (5 s at most); earlier versions are skipped.
+    async fn stamp_of(&mut self, rv: &str) -> Option<SystemTime> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, self.rx.recv()).await {
+                Ok(Some((r, t))) if r == rv => return Some(t),
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => return None,
+            }
+        }
+    }
+}
+
+impl Drop for Observer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// Writes the status as the controller would: the node is desired and assigned with a fresh
-/// `assignedAt` (`on`), or no node may hold the address (`!on`).
-async fn set_status(client: &Client, on: bool) -> Result<()> {
+/// `assignedAt` (`on`), or no node may hold the address (`!on`). Returns the written
+/// resourceVersion.
+async fn set_status(client: &Client, on: bool) -> Result<Option<String>> {
     let api: Api<PostgresVip> = Api::namespaced(client.clone(), DB_NAMESPACE);
     let status = if on {
         let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
@@ -338,14 +433,15 @@ async fn set_status(client: &Client, on: bool) -> Result<()> {
     };
     let body = json!({"apiVersion": "pgvip.dev/v1alpha1", "kind": "PostgresVip",
                       "metadata": {"name": VIP_NAME, "namespace": DB_NAMESPACE}, "status": status});
-    api.patch_status(
-        VIP_NAME,
-        &PatchParams::apply(pgvip_api::CONTROLLER_MANAGER).force(),
-        &Patch::Apply(body),
-    )
-    .await
-    .map_err(|e| kube_err("writing the PostgresVip status", e))?;
-    Ok(())
+    let written = api
+        .patch_status(
+            VIP_NAME,
+            &PatchParams::apply(pgvip_api::CONTROLLER_MANAGER).force(),
+            &Patch::Apply(body),
+        )
+        .await
+        .map_err(|e| kube_err("writing the PostgresVip status", e))?;
+    Ok(written.metadata.resource_version)
 }
 
 /// The first address-added and ARP events at or after `t0` (5 s at most).
@@ -470,6 +566,16 @@ mod tests {
     fn the_table_names_the_goals() {
         let t = Report::default().table();
         assert!(t.contains("goal < 16 MiB") && t.contains("goal p50 < 5 ms"));
+        let goal_row = t.lines().find(|l| l.contains("goal p50")).unwrap();
+        assert!(goal_row.contains("visible on a watch → address"), "{t}");
+    }
+
+    #[test]
+    fn signed_gaps_allow_the_agent_to_be_first() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(100);
+        let later = t0 + Duration::from_micros(1500);
+        assert_eq!(signed_ms(t0, later), 1.5);
+        assert_eq!(signed_ms(later, t0), -1.5);
     }
 }
 
