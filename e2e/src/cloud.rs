@@ -74,27 +74,18 @@ pub fn inventory(
         .iter()
         .enumerate()
         .map(|(i, n)| Instance {
-            id: n.instance_id.clone(),
-            display_name: n.name.clone(),
-            compartment_id: None,
-            availability_domain: "Uocm:PHX-AD-1".into(),
             fault_domain: Some(format!("FAULT-DOMAIN-{}", i % 3 + 1)),
-            lifecycle_state: "RUNNING".into(),
             shape: Some("VM.Standard.E4.Flex".into()),
-            vnics: vec![Vnic {
-                id: n.vnic_id.clone(),
-                mac_address: n.mac.clone(),
-                subnet_id: layout.subnet_id.clone(),
-                private_ip: n.ip.clone(),
-                hostname_label: Some(n.name.clone()),
-                nic_index: 0,
-                attachment_id: format!("ocid1.vnicattachment.oc1.phx.pgviptestbednode{}", i + 1),
-                attachment_lifecycle_state: "ATTACHED".into(),
-                primary_private_ip_id: None,
-                fabric_port: Some(n.fabric_port.clone()),
-            }],
-            permissions: Permissions::default(),
             imds_port: Some(imds_port(i)),
+            ..Instance::running(
+                &n.instance_id,
+                &n.name,
+                "Uocm:PHX-AD-1",
+                vec![Vnic {
+                    fabric_port: Some(n.fabric_port.clone()),
+                    ..Vnic::primary(&n.vnic_id, &n.mac, &layout.subnet_id, &n.ip, &n.name)
+                }],
+            )
         })
         .collect();
     Inventory {

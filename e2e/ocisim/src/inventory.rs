@@ -193,6 +193,50 @@ fn attached() -> String {
     "ATTACHED".into()
 }
 
+impl Vnic {
+    /// An instance's primary VNIC (nicIndex 0), ATTACHED, in `subnet_id`, whose primary private
+    /// IP is `private_ip` with the hostname label `hostname`. The attachment OCID is the VNIC's
+    /// with `vnicattachment` for `vnic`; no fabric port.
+    pub fn primary(id: &str, mac: &str, subnet_id: &str, private_ip: &str, hostname: &str) -> Vnic {
+        Vnic {
+            id: id.into(),
+            mac_address: mac.into(),
+            subnet_id: subnet_id.into(),
+            private_ip: private_ip.into(),
+            hostname_label: Some(hostname.into()),
+            nic_index: 0,
+            attachment_id: id.replacen("ocid1.vnic.", "ocid1.vnicattachment.", 1),
+            attachment_lifecycle_state: attached(),
+            primary_private_ip_id: None,
+            fabric_port: None,
+        }
+    }
+}
+
+impl Instance {
+    /// A RUNNING instance in the inventory's compartment with default fault domain, shape and
+    /// permissions, and an ephemeral IMDS port.
+    pub fn running(
+        id: &str,
+        display_name: &str,
+        availability_domain: &str,
+        vnics: Vec<Vnic>,
+    ) -> Instance {
+        Instance {
+            id: id.into(),
+            display_name: display_name.into(),
+            compartment_id: None,
+            availability_domain: availability_domain.into(),
+            fault_domain: None,
+            lifecycle_state: running(),
+            shape: None,
+            vnics,
+            permissions: Permissions::default(),
+            imds_port: None,
+        }
+    }
+}
+
 impl Inventory {
     /// A small world used by tests and documentation: one tenancy, a dual-stack subnet
     /// `10.0.10.0/24` (+ `fd00:10::/64`) with nodes `n1` and `n2` (fabric ports `pa`, `pb`),
@@ -200,28 +244,22 @@ impl Inventory {
     /// on `n1`'s VNIC. No users: add [`ApiUser`]s for the keys a test holds.
     pub fn example() -> Inventory {
         let vnic = |n: u8, subnet: &str, ip: &str, port: &str| Vnic {
-            id: format!("ocid1.vnic.oc1.iad.n{n}"),
-            mac_address: format!("02:00:17:00:00:0{n}"),
-            subnet_id: subnet.into(),
-            private_ip: ip.into(),
-            hostname_label: Some(format!("n{n}")),
-            nic_index: 0,
-            attachment_id: format!("ocid1.vnicattachment.oc1.iad.n{n}"),
-            attachment_lifecycle_state: "ATTACHED".into(),
-            primary_private_ip_id: None,
             fabric_port: Some(port.into()),
+            ..Vnic::primary(
+                &format!("ocid1.vnic.oc1.iad.n{n}"),
+                &format!("02:00:17:00:00:0{n}"),
+                subnet,
+                ip,
+                &format!("n{n}"),
+            )
         };
-        let instance = |n: u8, v: Vnic| Instance {
-            id: format!("ocid1.instance.oc1.iad.n{n}"),
-            display_name: format!("n{n}"),
-            compartment_id: None,
-            availability_domain: "Uocm:US-ASHBURN-AD-1".into(),
-            fault_domain: None,
-            lifecycle_state: "RUNNING".into(),
-            shape: None,
-            vnics: vec![v],
-            permissions: Permissions::default(),
-            imds_port: None,
+        let instance = |n: u8, v: Vnic| {
+            Instance::running(
+                &format!("ocid1.instance.oc1.iad.n{n}"),
+                &format!("n{n}"),
+                "Uocm:US-ASHBURN-AD-1",
+                vec![v],
+            )
         };
         let a = "ocid1.subnet.oc1.iad.a";
         let b = "ocid1.subnet.oc1.iad.b";

@@ -150,27 +150,20 @@ impl World {
     pub fn inventory(&self, user: &str, pub_pem: &str, fingerprint: &str) -> Inventory {
         let instances = (0..self.nodes)
             .map(|i| Instance {
-                id: self.instance_id(i),
-                display_name: self.node_name(i),
-                compartment_id: None,
-                availability_domain: "Uocm:PHX-AD-1".into(),
                 fault_domain: Some(format!("FAULT-DOMAIN-{}", i % 3 + 1)),
-                lifecycle_state: "RUNNING".into(),
                 shape: Some("VM.Standard.E4.Flex".into()),
-                vnics: vec![Vnic {
-                    id: self.vnic_id(i),
-                    mac_address: format!("02:00:17:40:{:02x}:{:02x}", i / 256, i % 256),
-                    subnet_id: SUBNET.into(),
-                    private_ip: self.node_ip(i).to_string(),
-                    hostname_label: Some(self.node_name(i)),
-                    nic_index: 0,
-                    attachment_id: format!("ocid1.vnicattachment.oc1.phx.pgvipbench{i:03}"),
-                    attachment_lifecycle_state: "ATTACHED".into(),
-                    primary_private_ip_id: None,
-                    fabric_port: None,
-                }],
-                permissions: Permissions::default(),
-                imds_port: None,
+                ..Instance::running(
+                    &self.instance_id(i),
+                    &self.node_name(i),
+                    "Uocm:PHX-AD-1",
+                    vec![Vnic::primary(
+                        &self.vnic_id(i),
+                        &format!("02:00:17:40:{:02x}:{:02x}", i / 256, i % 256),
+                        SUBNET,
+                        &self.node_ip(i).to_string(),
+                        &self.node_name(i),
+                    )],
+                )
             })
             .collect();
         let secondary_ips = (0..self.clusters)
