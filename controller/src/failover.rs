@@ -23,6 +23,8 @@ pub struct Timing {
     pub from: Option<String>,
     /// Node that gets it.
     pub to: String,
+    /// The new holder's last "not primary yet" answer after the change (it was promoting).
+    pub promoting_until: Option<Instant>,
     /// Decision published in status.
     pub decided: Option<Instant>,
     /// Time spent in cloud calls.
@@ -61,6 +63,7 @@ pub fn record(t: &Timing, verified: Instant) -> FailoverRecord {
         duration_millis: ms(verified.saturating_duration_since(t.started)),
         phases: FailoverPhases {
             decide_millis: ms(since(t.started, t.decided)),
+            promotion_millis: ms(since(t.started, t.promoting_until)),
             cloud_millis: ms(t.cloud),
             announce_millis: ms(since(assigned, t.announced)),
             verify_millis: ms(verified.saturating_duration_since(announced)),
@@ -68,10 +71,12 @@ pub fn record(t: &Timing, verified: Instant) -> FailoverRecord {
     }
 }
 
-/// Timings of all failovers in progress, keyed by `namespace/name`.
+/// Timings of all failovers in progress, keyed by `namespace/name`, and per VIP the last
+/// time its lock holder answered that it was not primary yet.
 #[derive(Debug, Default)]
 pub struct Failovers {
     inner: Mutex<HashMap<String, Timing>>,
+    not_ready: Mutex<HashMap<String, (String, Instant)>>,
 }
 
 impl Failovers {
@@ -79,20 +84,35 @@ impl Failovers {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Starts (or retargets) the timing of a failover of `key` towards `to`.
+    /// Notes that `pod`, holding `key`'s lock, answered at `at` that it is not primary yet.
+    pub fn holder_not_ready(&self, key: &str, pod: &str, at: Instant) {
+        let mut m = self.not_ready.lock().unwrap_or_else(|p| p.into_inner());
+        m.insert(key.to_string(), (pod.to_string(), at));
+    }
+
+    /// Starts (or retargets) the timing of a failover of `key` towards `pod` on `to`.
     pub fn start(
         &self,
         key: &str,
         from: Option<String>,
-        to: &str,
+        (pod, to): (&str, &str),
         started: Instant,
         started_wall: String,
     ) -> Start {
+        let not_ready = self
+            .not_ready
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+        let promoting_until = not_ready
+            .filter(|(p, at)| p == pod && *at >= started)
+            .map(|(_, at)| at);
         let mut m = self.map();
         match m.get_mut(key) {
             Some(t) if t.to == to => Start::Unchanged,
             Some(t) => {
                 t.to = to.to_string();
+                t.promoting_until = promoting_until;
                 t.decided = None;
                 t.assigned = None;
                 t.announced = None;
@@ -106,6 +126,7 @@ impl Failovers {
                         started_wall,
                         from,
                         to: to.to_string(),
+                        promoting_until,
                         decided: None,
                         cloud: Duration::ZERO,
                         assigned: None,
@@ -137,6 +158,10 @@ impl Failovers {
     /// Drops the timing of `key` (the VIP lost its member or was deleted).
     pub fn forget(&self, key: &str) {
         self.map().remove(key);
+        self.not_ready
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
     }
 }
 
@@ -153,6 +178,7 @@ mod tests {
             started_wall: "2025-01-01T00:00:00.000Z".into(),
             from: Some("n1".into()),
             to: "n2".into(),
+            promoting_until: Some(t0 + ms(25)),
             decided: Some(t0 + ms(40)),
             cloud: ms(700),
             assigned: Some(t0 + ms(760)),
@@ -161,6 +187,7 @@ mod tests {
         let r = record(&t, t0 + ms(950));
         assert_eq!(r.duration_millis, 950);
         assert_eq!(r.phases.decide_millis, 40);
+        assert_eq!(r.phases.promotion_millis, 25);
         assert_eq!(r.phases.cloud_millis, 700);
         assert_eq!(r.phases.announce_millis, 140);
         assert_eq!(r.phases.verify_millis, 50);
@@ -172,15 +199,27 @@ mod tests {
         let f = Failovers::default();
         let t0 = Instant::now();
         assert_eq!(
-            f.start("ns/v", Some("a".into()), "b", t0, "w".into()),
+            f.start("ns/v", Some("a".into()), ("p1", "b"), t0, "w".into()),
             Start::Started
         );
         assert_eq!(
-            f.start("ns/v", None, "b", t0 + Duration::from_secs(1), "x".into()),
+            f.start(
+                "ns/v",
+                None,
+                ("p1", "b"),
+                t0 + Duration::from_secs(1),
+                "x".into()
+            ),
             Start::Unchanged
         );
         assert_eq!(
-            f.start("ns/v", None, "c", t0 + Duration::from_secs(2), "x".into()),
+            f.start(
+                "ns/v",
+                None,
+                ("p2", "c"),
+                t0 + Duration::from_secs(2),
+                "x".into()
+            ),
             Start::Retargeted
         );
         let t = f.get("ns/v").unwrap();
@@ -190,5 +229,28 @@ mod tests {
         );
         assert!(f.finish("ns/v", t0 + Duration::from_secs(3)).is_some());
         assert!(f.get("ns/v").is_none());
+    }
+
+    #[test]
+    fn promotion_counts_only_the_new_holders_answers_after_the_change() {
+        let ms = Duration::from_millis;
+        let t0 = Instant::now();
+        let cases = [
+            // (who answered "not yet", when, relative to the change) → promotion ms
+            (Some(("p2", 300)), 300),
+            (Some(("p1", 300)), 0), // another member (the old holder)
+            (None, 0),              // confirmed on its first answer
+        ];
+        for (not_ready, want) in cases {
+            let f = Failovers::default();
+            f.holder_not_ready("ns/v", "p2", t0 - ms(500)); // before the change: ignored
+            if let Some((pod, after)) = not_ready {
+                f.holder_not_ready("ns/v", pod, t0 + ms(after));
+            }
+            f.start("ns/v", None, ("p2", "n2"), t0, "w".into());
+            f.update("ns/v", |t| t.decided = Some(t0 + ms(400)));
+            let r = f.finish("ns/v", t0 + ms(500)).unwrap();
+            assert_eq!(r.phases.promotion_millis, want, "{not_ready:?}");
+        }
     }
 }

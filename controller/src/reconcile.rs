@@ -162,6 +162,14 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
             .collect(),
     };
 
+    // A new holder that answers but not as primary yet is still promoting: its last such
+    // answer splits Patroni's promotion out of the failover's decide phase.
+    if let (Some(l), VipRole::Primary) = (lock_leader.as_deref(), vip.spec.role) {
+        if matches!(probes.get(l), Some(ProbeOutcome::Answered { status, .. }) if *status != 200) {
+            sh.failovers.holder_not_ready(&k, l, Instant::now());
+        }
+    }
+
     // 3. decide
     let inputs = Inputs {
         spec: &vip.spec,
@@ -203,7 +211,7 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
             let started = sh.failovers.start(
                 &k,
                 from.clone(),
-                &m.node,
+                (&m.pod, &m.node),
                 seen,
                 wall.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             );

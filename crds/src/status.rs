@@ -131,6 +131,11 @@ pub struct FailoverRecord {
 pub struct FailoverPhases {
     /// Leader change seen → decision published in status (includes REST confirmation).
     pub decide_millis: u64,
+    /// Part of `decideMillis`: leader change seen → the new lock holder's last answer that it
+    /// is not primary yet (Patroni writes the lock before it finishes promoting). 0 when its
+    /// first answer confirmed it.
+    #[serde(default)]
+    pub promotion_millis: u64,
     /// The cloud move (OCI API calls).
     pub cloud_millis: u64,
     /// Assignment recorded → agent reports address configured and GARP sent.

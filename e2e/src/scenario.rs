@@ -39,7 +39,8 @@ pub struct ScenarioResult {
     pub failed: usize,
     /// pgvip's own measurement (status.lastFailover.durationMillis).
     pub pgvip_total_millis: Option<u64>,
-    /// Phase durations from status.lastFailover: decide, cloud, announce, verify.
+    /// Phase durations from status.lastFailover: decide (of it, promotion), cloud, announce,
+    /// verify.
     pub phases: Option<pgvip_api::FailoverPhases>,
 }
 
@@ -330,13 +331,14 @@ pub async fn run_failover(
 /// Prints the results as a table and writes them as JSON to `path`.
 pub fn report(results: &[ScenarioResult], path: &std::path::Path) -> Result<()> {
     println!(
-        "{:<44} {:>9} {:>6} {:>6} {:>8} {:>7} {:>7} {:>8} {:>7}",
+        "{:<44} {:>9} {:>6} {:>6} {:>8} {:>7} {:>9} {:>7} {:>8} {:>7}",
         "scenario",
         "outage_ms",
         "acked",
         "failed",
         "pgvip_ms",
         "decide",
+        "(promote)",
         "cloud",
         "announce",
         "verify"
@@ -344,7 +346,7 @@ pub fn report(results: &[ScenarioResult], path: &std::path::Path) -> Result<()> 
     for r in results {
         let p = r.phases.clone().unwrap_or_default();
         println!(
-            "{:<44} {:>9} {:>6} {:>6} {:>8} {:>7} {:>7} {:>8} {:>7}",
+            "{:<44} {:>9} {:>6} {:>6} {:>8} {:>7} {:>9} {:>7} {:>8} {:>7}",
             r.name,
             r.outage_millis,
             r.acked,
@@ -353,6 +355,7 @@ pub fn report(results: &[ScenarioResult], path: &std::path::Path) -> Result<()> 
                 .map(|m| m.to_string())
                 .unwrap_or_else(|| "-".into()),
             p.decide_millis,
+            p.promotion_millis,
             p.cloud_millis,
             p.announce_millis,
             p.verify_millis

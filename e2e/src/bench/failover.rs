@@ -346,7 +346,7 @@ async fn measure(
             (old.name, new.name, v, h, None)
         }
     };
-    let added = phases.as_ref().map(|p| p.decide_millis + p.announce_millis);
+    let (added, added_after_promotion) = Sample::added_from(phases.as_ref());
     let vip = Sample {
         method: name.clone(),
         scenario: Some(sc),
@@ -357,6 +357,7 @@ async fn measure(
         seen: vip_seen,
         phases,
         added_millis: added,
+        added_after_promotion_millis: added_after_promotion,
     };
     let hap = Sample {
         method: HAPROXY.into(),
@@ -368,6 +369,7 @@ async fn measure(
         seen: hap_seen,
         phases: None,
         added_millis: None,
+        added_after_promotion_millis: None,
     };
     Ok((vip, hap))
 }
