@@ -198,6 +198,7 @@ impl Metrics {
                 .observe(ms as f64 / 1000.0)
         };
         obs("decide", r.phases.decide_millis);
+        obs("promotion", r.phases.promotion_millis);
         obs("cloud", r.phases.cloud_millis);
         obs("announce", r.phases.announce_millis);
         obs("verify", r.phases.verify_millis);
