@@ -446,6 +446,12 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
 pub const PROMOTION_WINDOW: Duration = Duration::from_secs(15);
 /// Re-check interval during that window.
 pub const PROMOTION_POLL: Duration = Duration::from_millis(150);
+/// The first part of the window, when most promotions finish (Patroni's promote takes well
+/// under a second after it took the lock), is re-checked faster: every re-check interval is
+/// latency the failover adds after Patroni is done.
+pub const PROMOTION_FAST_WINDOW: Duration = Duration::from_secs(3);
+/// Re-check interval during the fast part.
+pub const PROMOTION_FAST_POLL: Duration = Duration::from_millis(50);
 
 /// Pure: when to re-check a lock holder that is not confirmed yet. Only right after the lock
 /// changed hands (`changed_ago`) and only while its REST answer is what a member still
@@ -457,7 +463,11 @@ pub fn promotion_poll(decision: &Decision, changed_ago: Option<Duration>) -> Opt
             if [reason::REST_REJECTED, reason::REST_UNREACHABLE].contains(r)
                 && changed_ago.is_some_and(|d| d < PROMOTION_WINDOW) =>
         {
-            Some(PROMOTION_POLL)
+            Some(if changed_ago.is_some_and(|d| d < PROMOTION_FAST_WINDOW) {
+                PROMOTION_FAST_POLL
+            } else {
+                PROMOTION_POLL
+            })
         }
         _ => None,
     }

@@ -454,11 +454,16 @@ fn a_just_changed_lock_holder_is_rechecked_soon_only_while_it_may_be_promoting()
         (
             unconfirmed(reason::REST_REJECTED),
             Some(s(1)),
-            Some(PROMOTION_POLL),
+            Some(PROMOTION_FAST_POLL),
         ),
         (
             unconfirmed(reason::REST_UNREACHABLE),
             Some(s(3)),
+            Some(PROMOTION_POLL),
+        ),
+        (
+            unconfirmed(reason::REST_REJECTED),
+            Some(s(14)),
             Some(PROMOTION_POLL),
         ),
         (unconfirmed(reason::REST_REJECTED), Some(s(60)), None),
