@@ -114,25 +114,8 @@ pub async fn run(client: Client, namespace: String, node: String, period: Durati
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netstate::{IfAddr, Link, PGVIP_ADDR_PROTO};
-
-    fn link(index: u32, name: &str) -> Link {
-        Link {
-            index,
-            name: name.into(),
-            mac: None,
-        }
-    }
-
-    fn addr(index: u32, a: &str, p: u8, proto: Option<u8>) -> IfAddr {
-        IfAddr {
-            index,
-            address: a.parse().unwrap(),
-            prefix_len: p,
-            protocol: proto,
-            label: None,
-        }
-    }
+    use crate::netstate::PGVIP_ADDR_PROTO;
+    use crate::test_support::{addr, link};
 
     #[test]
     fn lists_connected_networks_but_not_vips_or_host_routes() {

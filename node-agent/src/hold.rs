@@ -87,24 +87,19 @@ impl ApiContact {
 mod tests {
     use super::*;
 
+    /// The verdict "keep holding; fail closed at `deadline`".
+    fn hold_until(deadline: Instant) -> Verdict {
+        Verdict::Hold { deadline }
+    }
+
     #[test]
     fn verdict_table() {
         let t0 = Instant::now();
         let hold = Duration::from_secs(30);
         let s = Duration::from_secs;
         let cases = [
-            (
-                s(0),
-                Verdict::Hold {
-                    deadline: t0 + hold,
-                },
-            ),
-            (
-                s(29),
-                Verdict::Hold {
-                    deadline: t0 + hold,
-                },
-            ),
+            (s(0), hold_until(t0 + hold)),
+            (s(29), hold_until(t0 + hold)),
             (s(30), Verdict::Expired),
             (s(31), Verdict::Expired),
         ];
@@ -118,12 +113,7 @@ mod tests {
         let t0 = Instant::now();
         let s = Duration::from_secs;
         let mut c = ApiContact::new(s(30), t0);
-        assert_eq!(
-            c.verdict(t0 + s(29)),
-            Verdict::Hold {
-                deadline: t0 + s(30)
-            }
-        );
+        assert_eq!(c.verdict(t0 + s(29)), hold_until(t0 + s(30)));
         assert_eq!(
             c.verdict(t0 + s(30)),
             Verdict::Expired,
@@ -131,27 +121,12 @@ mod tests {
         );
 
         c.on_watch_event(t0 + s(10));
-        assert_eq!(
-            c.verdict(t0 + s(39)),
-            Verdict::Hold {
-                deadline: t0 + s(40)
-            }
-        );
+        assert_eq!(c.verdict(t0 + s(39)), hold_until(t0 + s(40)));
         c.on_probe_ok(t0 + s(35));
-        assert_eq!(
-            c.verdict(t0 + s(64)),
-            Verdict::Hold {
-                deadline: t0 + s(65)
-            }
-        );
+        assert_eq!(c.verdict(t0 + s(64)), hold_until(t0 + s(65)));
         // A late-arriving older signal never moves contact backwards.
         c.on_probe_ok(t0 + s(1));
-        assert_eq!(
-            c.verdict(t0 + s(64)),
-            Verdict::Hold {
-                deadline: t0 + s(65)
-            }
-        );
+        assert_eq!(c.verdict(t0 + s(64)), hold_until(t0 + s(65)));
     }
 
     #[test]
@@ -166,18 +141,8 @@ mod tests {
         assert_eq!(c.verdict(t0 + s(35)), Verdict::Expired);
         // The watch recovers (relist): contact is back.
         c.on_watch_event(t0 + s(40));
-        assert_eq!(
-            c.verdict(t0 + s(41)),
-            Verdict::Hold {
-                deadline: t0 + s(70)
-            }
-        );
+        assert_eq!(c.verdict(t0 + s(41)), hold_until(t0 + s(70)));
         c.on_probe_ok(t0 + s(50));
-        assert_eq!(
-            c.verdict(t0 + s(79)),
-            Verdict::Hold {
-                deadline: t0 + s(80)
-            }
-        );
+        assert_eq!(c.verdict(t0 + s(79)), hold_until(t0 + s(80)));
     }
 }

@@ -23,6 +23,8 @@ pub mod netstate;
 pub mod plan;
 pub mod rawsock;
 pub mod report;
+#[cfg(test)]
+mod test_support;
 pub mod watch;
 
 pub use error::{Error, Result};

@@ -8,7 +8,7 @@
 
 use std::net::IpAddr;
 
-use futures::TryStreamExt;
+use futures::{Stream, TryStreamExt};
 use rtnetlink::packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressProtocol,
     AddressScope,
@@ -78,33 +78,18 @@ impl Netlink {
 
     /// Dumps all links.
     pub async fn links(&self) -> Result<Vec<Link>> {
-        let msgs: Vec<LinkMessage> = self
-            .handle
-            .link()
-            .get()
-            .execute()
-            .try_collect()
-            .await
-            .map_err(|source| Error::Netlink {
-                op: NetlinkOp::DumpLinks,
-                source,
-            })?;
+        let msgs: Vec<LinkMessage> =
+            dump(self.handle.link().get().execute(), NetlinkOp::DumpLinks).await?;
         Ok(msgs.iter().map(parse_link).collect())
     }
 
     /// Dumps all addresses of all families.
     pub async fn addresses(&self) -> Result<Vec<IfAddr>> {
-        let msgs: Vec<AddressMessage> = self
-            .handle
-            .address()
-            .get()
-            .execute()
-            .try_collect()
-            .await
-            .map_err(|source| Error::Netlink {
-            op: NetlinkOp::DumpAddresses,
-            source,
-        })?;
+        let msgs: Vec<AddressMessage> = dump(
+            self.handle.address().get().execute(),
+            NetlinkOp::DumpAddresses,
+        )
+        .await?;
         Ok(msgs.iter().filter_map(parse_address).collect())
     }
 
@@ -159,6 +144,17 @@ impl Netlink {
         }
         errors
     }
+}
+
+/// Collects the replies of one dump request; a failure names `op`.
+async fn dump<T>(
+    replies: impl Stream<Item = Result<T, rtnetlink::Error>>,
+    op: NetlinkOp,
+) -> Result<Vec<T>> {
+    replies
+        .try_collect()
+        .await
+        .map_err(|source| Error::Netlink { op, source })
 }
 
 /// The positive errno of a netlink error reply.
@@ -268,13 +264,16 @@ pub fn parse_link(msg: &LinkMessage) -> Link {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::link;
 
     fn eth(name: &str) -> Link {
-        Link {
-            index: 7,
-            name: name.into(),
-            mac: Some([2, 0, 0, 0, 0, 7]),
-        }
+        link(7, name)
+    }
+
+    fn has_label(m: &AddressMessage) -> bool {
+        m.attributes
+            .iter()
+            .any(|a| matches!(a, AddressAttribute::Label(_)))
     }
 
     #[test]
@@ -301,10 +300,7 @@ mod tests {
     #[test]
     fn ipv4_long_ifname_has_no_label() {
         let m = add_message(&eth("enp0s31f6xy"), "10.0.1.100".parse().unwrap());
-        assert!(!m
-            .attributes
-            .iter()
-            .any(|a| matches!(a, AddressAttribute::Label(_))));
+        assert!(!has_label(&m));
     }
 
     #[test]
@@ -316,10 +312,7 @@ mod tests {
         assert!(m.attributes.contains(&AddressAttribute::Flags(
             AddressFlags::Nodad | AddressFlags::Noprefixroute
         )));
-        assert!(!m
-            .attributes
-            .iter()
-            .any(|a| matches!(a, AddressAttribute::Label(_))));
+        assert!(!has_label(&m));
     }
 
     #[test]

@@ -123,24 +123,7 @@ pub fn choose_interface<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn link(index: u32, name: &str) -> Link {
-        Link {
-            index,
-            name: name.into(),
-            mac: Some([2, 0, 0, 0, 0, index as u8]),
-        }
-    }
-
-    fn addr(index: u32, a: &str, p: u8, proto: Option<u8>) -> IfAddr {
-        IfAddr {
-            index,
-            address: a.parse().unwrap(),
-            prefix_len: p,
-            protocol: proto,
-            label: None,
-        }
-    }
+    use crate::test_support::{addr, link};
 
     #[test]
     fn ownership_needs_the_protocol_mark_and_a_host_prefix() {

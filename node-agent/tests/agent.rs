@@ -4,43 +4,23 @@
 
 mod common;
 
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::{add_foreign, eventually, find, in_netns, test_link, vip};
-use pgvip_node_agent::agent::{Agent, AgentConfig, Input, ReportRequest};
-use pgvip_node_agent::announce::Announcer;
-use pgvip_node_agent::metrics::Metrics;
+use common::{
+    add_foreign, add_owned, applied, eventually, find, in_netns, new_agent, relisted, test_link,
+    vip, NODE,
+};
+use pgvip_node_agent::agent::{Agent, Input, ReportRequest};
 use pgvip_node_agent::netlink::Netlink;
 use pgvip_node_agent::netstate::Link;
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 
-const NODE: &str = "w1";
 const T1: &str = "2025-05-01T10:00:00.000Z";
 const T2: &str = "2025-05-01T10:05:00.000Z";
 
-fn new_agent(
-    hold: Duration,
-    resync: Duration,
-    release_on_exit: bool,
-) -> (Agent, mpsc::UnboundedReceiver<ReportRequest>, Metrics) {
-    let metrics = Metrics::new();
-    let (tx, rx) = mpsc::unbounded_channel();
-    let agent = Agent::new(
-        AgentConfig {
-            node: NODE.into(),
-            hold,
-            resync,
-            scopes: vec![None],
-            release_on_exit,
-        },
-        Netlink::connect().unwrap(),
-        Announcer::open(metrics.clone()).unwrap(),
-        tx,
-        metrics.clone(),
-    );
-    (agent, rx, metrics)
-}
-
+/// eth0 in 10.0.1.0/24 and fd00::/64.
 async fn setup(net: &Netlink) -> Link {
     let eth = test_link(net, "eth0").await;
     add_foreign(net, &eth, "10.0.1.1", 24).await;
@@ -59,33 +39,72 @@ async fn owned_on(net: &Netlink, addr: &str, link: &Link) -> bool {
         .any(|a| a.is_owned() && a.index == link.index)
 }
 
+/// Whether `addr` shows up as pgvip's on `link` within `timeout`.
+async fn becomes_owned(net: &Netlink, addr: &str, link: &Link, timeout: Duration) -> bool {
+    eventually(timeout, || owned_on(net, addr, link)).await
+}
+
+/// Whether `addr` is gone from the node within `timeout`.
+async fn becomes_absent(net: &Netlink, addr: &str, timeout: Duration) -> bool {
+    eventually(timeout, || async { find(net, addr).await.is_empty() }).await
+}
+
+/// An agent loop on its own task: fed through `inputs`, stopped by [`Running::stop`]
+/// (or killed by [`Running::abort`]).
+struct Running {
+    inputs: mpsc::Sender<Input>,
+    shutdown: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+fn start(agent: Agent) -> Running {
+    let (inputs, rx) = mpsc::channel(16);
+    let (shutdown, requested) = oneshot::channel::<()>();
+    let task = tokio::spawn(agent.run(rx, async {
+        let _ = requested.await;
+    }));
+    Running {
+        inputs,
+        shutdown,
+        task,
+    }
+}
+
+impl Running {
+    async fn send(&self, input: Input) {
+        self.inputs.send(input).await.unwrap();
+    }
+
+    /// Asks for a clean shutdown and waits for the loop to return.
+    async fn stop(self) {
+        self.shutdown.send(()).unwrap();
+        self.task.await.unwrap();
+    }
+
+    fn abort(self) {
+        self.task.abort();
+    }
+}
+
 #[test]
 fn start_up_removes_stale_and_restores_wanted_addresses() {
     in_netns(|| async {
         let net = Netlink::connect().unwrap();
         let eth = setup(&net).await;
         // Left over from a previous run: a VIP now desired elsewhere, and one of no VIP.
-        net.add_owned(&eth, "10.0.1.100".parse().unwrap())
-            .await
-            .unwrap();
-        net.add_owned(&eth, "10.0.1.101".parse().unwrap())
-            .await
-            .unwrap();
+        add_owned(&net, &eth, "10.0.1.100").await;
+        add_owned(&net, &eth, "10.0.1.101").await;
         add_foreign(&net, &eth, "10.0.1.102", 32).await;
 
         let (mut agent, mut reports, metrics) =
             new_agent(Duration::from_secs(30), Duration::from_secs(10), false);
         agent
-            .handle(Input::Relisted {
-                scope: None,
-                vips: vec![
-                    vip("a", "10.0.1.100", Some("w2"), None, None),
-                    vip("b", "10.0.1.103", Some(NODE), None, None),
-                    vip("c", "fd00::64", Some(NODE), None, None),
-                    vip("d", "10.0.1.104", Some("w3"), None, None),
-                ],
-                received: Instant::now(),
-            })
+            .handle(relisted(vec![
+                vip("a", "10.0.1.100", Some("w2"), None, None),
+                vip("b", "10.0.1.103", Some(NODE), None, None),
+                vip("c", "fd00::64", Some(NODE), None, None),
+                vip("d", "10.0.1.104", Some("w3"), None, None),
+            ]))
             .await;
 
         assert!(
@@ -124,22 +143,11 @@ fn lifecycle_add_announce_move_and_delete() {
         let eth = setup(&net).await;
         let (mut agent, mut reports, metrics) =
             new_agent(Duration::from_secs(30), Duration::from_secs(10), false);
-        let apply = |v| Input::Applied {
-            vip: Box::new(v),
-            received: Instant::now(),
-        };
-        agent
-            .handle(Input::Relisted {
-                scope: None,
-                vips: vec![],
-                received: Instant::now(),
-            })
-            .await;
+        agent.handle(relisted(vec![])).await;
 
         // Desired here before the cloud move: add, do not announce.
-        agent
-            .handle(apply(vip("b", "10.0.1.100", Some(NODE), Some("w2"), None)))
-            .await;
+        let v = vip("b", "10.0.1.100", Some(NODE), Some("w2"), None);
+        agent.handle(applied(v)).await;
         assert!(owned_on(&net, "10.0.1.100", &eth).await);
         let r = drain(&mut reports);
         assert_eq!(r.len(), 1);
@@ -148,15 +156,8 @@ fn lifecycle_add_announce_move_and_delete() {
         assert_eq!(r[0].report.node, NODE);
 
         // Assigned here: announce once for T1 and report it.
-        agent
-            .handle(apply(vip(
-                "b",
-                "10.0.1.100",
-                Some(NODE),
-                Some(NODE),
-                Some(T1),
-            )))
-            .await;
+        let v = vip("b", "10.0.1.100", Some(NODE), Some(NODE), Some(T1));
+        agent.handle(applied(v.clone())).await;
         let r = drain(&mut reports);
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].report.announced_for.as_deref(), Some(T1));
@@ -166,71 +167,35 @@ fn lifecycle_add_announce_move_and_delete() {
             .contains("pgvip_agent_announcement_frames_total{kind=\"garp_request\"} 1"));
 
         // The same status again (e.g. our own report echoed by the watch): nothing to do.
-        agent
-            .handle(apply(vip(
-                "b",
-                "10.0.1.100",
-                Some(NODE),
-                Some(NODE),
-                Some(T1),
-            )))
-            .await;
+        agent.handle(applied(v)).await;
         assert!(drain(&mut reports).is_empty(), "no write without a change");
 
         // spec.address changed: the old address goes, the new one comes.
-        agent
-            .handle(apply(vip(
-                "b",
-                "10.0.1.101",
-                Some(NODE),
-                Some(NODE),
-                Some(T1),
-            )))
-            .await;
+        let v = vip("b", "10.0.1.101", Some(NODE), Some(NODE), Some(T1));
+        agent.handle(applied(v)).await;
         assert!(find(&net, "10.0.1.100").await.is_empty());
         assert!(owned_on(&net, "10.0.1.101", &eth).await);
         assert_eq!(drain(&mut reports).len(), 1);
 
         // Failover away: removed at once.
-        agent
-            .handle(apply(vip(
-                "b",
-                "10.0.1.101",
-                Some("w2"),
-                Some(NODE),
-                Some(T1),
-            )))
-            .await;
+        let v = vip("b", "10.0.1.101", Some("w2"), Some(NODE), Some(T1));
+        agent.handle(applied(v)).await;
         assert!(find(&net, "10.0.1.101").await.is_empty());
         let r = drain(&mut reports);
         assert_eq!(r.len(), 1);
         assert!(!r[0].report.address_configured);
 
         // Back, cloud assignment unchanged: re-added, not re-announced.
-        agent
-            .handle(apply(vip(
-                "b",
-                "10.0.1.101",
-                Some(NODE),
-                Some(NODE),
-                Some(T1),
-            )))
-            .await;
+        let v = vip("b", "10.0.1.101", Some(NODE), Some(NODE), Some(T1));
+        agent.handle(applied(v)).await;
         assert!(owned_on(&net, "10.0.1.101", &eth).await);
         assert_eq!(
             drain(&mut reports)[0].report.announced_for.as_deref(),
             Some(T1)
         );
         // A new assignment (move back after a move away): announce again.
-        agent
-            .handle(apply(vip(
-                "b",
-                "10.0.1.101",
-                Some(NODE),
-                Some(NODE),
-                Some(T2),
-            )))
-            .await;
+        let v = vip("b", "10.0.1.101", Some(NODE), Some(NODE), Some(T2));
+        agent.handle(applied(v)).await;
         assert_eq!(
             drain(&mut reports)[0].report.announced_for.as_deref(),
             Some(T2)
@@ -242,7 +207,7 @@ fn lifecycle_add_announce_move_and_delete() {
         // Interface that does not exist: error reported, address left in place.
         let mut bad = vip("b", "10.0.1.101", Some(NODE), Some(NODE), Some(T2));
         bad.interface = Some("bond9".into());
-        agent.handle(apply(bad)).await;
+        agent.handle(applied(bad)).await;
         let r = drain(&mut reports);
         assert!(r[0].report.last_error.as_deref().unwrap().contains("bond9"));
         assert!(owned_on(&net, "10.0.1.101", &eth).await);
@@ -269,43 +234,20 @@ fn resync_repairs_drift_and_shutdown_keeps_addresses() {
         let eth = setup(&net).await;
         let (agent, _reports, _) =
             new_agent(Duration::from_secs(30), Duration::from_millis(100), false);
-        let (tx, rx) = mpsc::channel(16);
-        let (stop, stopped) = oneshot::channel::<()>();
-        let run = tokio::spawn(agent.run(rx, async {
-            let _ = stopped.await;
-        }));
-        tx.send(Input::Relisted {
-            scope: None,
-            vips: vec![vip("b", "10.0.1.100", Some(NODE), None, None)],
-            received: Instant::now(),
-        })
-        .await
-        .unwrap();
-        assert!(
-            eventually(Duration::from_secs(2), || owned_on(
-                &net,
-                "10.0.1.100",
-                &eth
-            ))
-            .await
-        );
+        let running = start(agent);
+        let v = vip("b", "10.0.1.100", Some(NODE), None, None);
+        running.send(relisted(vec![v])).await;
+        let two_s = Duration::from_secs(2);
+        assert!(becomes_owned(&net, "10.0.1.100", &eth, two_s).await);
 
         // Someone deletes the address: the next resync puts it back.
         let a = find(&net, "10.0.1.100").await.remove(0);
         net.delete_owned(&a).await.unwrap();
         assert!(find(&net, "10.0.1.100").await.is_empty());
-        assert!(
-            eventually(Duration::from_secs(2), || owned_on(
-                &net,
-                "10.0.1.100",
-                &eth
-            ))
-            .await
-        );
+        assert!(becomes_owned(&net, "10.0.1.100", &eth, two_s).await);
 
         // A plain shutdown leaves the address for the next start.
-        stop.send(()).unwrap();
-        run.await.unwrap();
+        running.stop().await;
         assert!(owned_on(&net, "10.0.1.100", &eth).await);
     })
 }
@@ -318,28 +260,11 @@ fn release_on_exit_removes_owned_addresses_only() {
         add_foreign(&net, &eth, "10.0.1.50", 32).await;
         let (agent, _reports, _) =
             new_agent(Duration::from_secs(30), Duration::from_secs(10), true);
-        let (tx, rx) = mpsc::channel(16);
-        let (stop, stopped) = oneshot::channel::<()>();
-        let run = tokio::spawn(agent.run(rx, async {
-            let _ = stopped.await;
-        }));
-        tx.send(Input::Relisted {
-            scope: None,
-            vips: vec![vip("b", "10.0.1.100", Some(NODE), None, None)],
-            received: Instant::now(),
-        })
-        .await
-        .unwrap();
-        assert!(
-            eventually(Duration::from_secs(2), || owned_on(
-                &net,
-                "10.0.1.100",
-                &eth
-            ))
-            .await
-        );
-        stop.send(()).unwrap();
-        run.await.unwrap();
+        let running = start(agent);
+        let v = vip("b", "10.0.1.100", Some(NODE), None, None);
+        running.send(relisted(vec![v])).await;
+        assert!(becomes_owned(&net, "10.0.1.100", &eth, Duration::from_secs(2)).await);
+        running.stop().await;
         assert!(find(&net, "10.0.1.100").await.is_empty());
         assert_eq!(find(&net, "10.0.1.50").await.len(), 1);
     })
@@ -353,27 +278,19 @@ fn fails_closed_after_the_hold_and_recovers_when_the_watch_returns() {
         let hold = Duration::from_millis(400);
         let (agent, _reports, metrics) = new_agent(hold, Duration::from_secs(60), false);
         let ready = agent.readiness();
-        let (tx, rx) = mpsc::channel(16);
-        let run = tokio::spawn(agent.run(rx, std::future::pending()));
+        let running = start(agent);
         let v = vip("b", "10.0.1.100", Some(NODE), None, None);
 
         let last_contact = Instant::now();
-        tx.send(Input::Relisted {
-            scope: None,
-            vips: vec![v.clone()],
-            received: last_contact,
-        })
-        .await
-        .unwrap();
-        assert!(
-            eventually(Duration::from_secs(1), || owned_on(
-                &net,
-                "10.0.1.100",
-                &eth
-            ))
-            .await
-        );
-        assert!(ready.load(std::sync::atomic::Ordering::Relaxed));
+        running
+            .send(Input::Relisted {
+                scope: None,
+                vips: vec![v.clone()],
+                received: last_contact,
+            })
+            .await;
+        assert!(becomes_owned(&net, "10.0.1.100", &eth, Duration::from_secs(1)).await);
+        assert!(ready.load(Ordering::Relaxed));
 
         // The API goes quiet: the address stays for the hold time, then goes.
         tokio::time::sleep(hold / 2).await;
@@ -381,19 +298,14 @@ fn fails_closed_after_the_hold_and_recovers_when_the_watch_returns() {
             owned_on(&net, "10.0.1.100", &eth).await,
             "kept during the hold"
         );
-        assert!(
-            eventually(Duration::from_secs(2), || async {
-                find(&net, "10.0.1.100").await.is_empty()
-            })
-            .await
-        );
+        assert!(becomes_absent(&net, "10.0.1.100", Duration::from_secs(2)).await);
         assert!(last_contact.elapsed() >= hold);
         assert!(metrics.encode().contains("pgvip_agent_fail_closed_total 1"));
-        assert!(!ready.load(std::sync::atomic::Ordering::Relaxed));
+        assert!(!ready.load(Ordering::Relaxed));
 
         // The API server answers probes but the watch is failing: still closed.
-        tx.send(Input::WatchError).await.unwrap();
-        tx.send(Input::ProbeOk(Instant::now())).await.unwrap();
+        running.send(Input::WatchError).await;
+        running.send(Input::ProbeOk(Instant::now())).await;
         tokio::time::sleep(Duration::from_millis(150)).await;
         assert!(
             find(&net, "10.0.1.100").await.is_empty(),
@@ -401,22 +313,10 @@ fn fails_closed_after_the_hold_and_recovers_when_the_watch_returns() {
         );
 
         // The watch delivers again: the last known state is re-applied.
-        tx.send(Input::Applied {
-            vip: Box::new(v),
-            received: Instant::now(),
-        })
-        .await
-        .unwrap();
-        assert!(
-            eventually(Duration::from_secs(1), || owned_on(
-                &net,
-                "10.0.1.100",
-                &eth
-            ))
-            .await
-        );
-        assert!(ready.load(std::sync::atomic::Ordering::Relaxed));
-        run.abort();
+        running.send(applied(v)).await;
+        assert!(becomes_owned(&net, "10.0.1.100", &eth, Duration::from_secs(1)).await);
+        assert!(ready.load(Ordering::Relaxed));
+        running.abort();
     })
 }
 
@@ -425,27 +325,19 @@ fn never_reaching_the_api_removes_addresses_left_from_before() {
     in_netns(|| async {
         let net = Netlink::connect().unwrap();
         let eth = setup(&net).await;
-        net.add_owned(&eth, "10.0.1.100".parse().unwrap())
-            .await
-            .unwrap();
+        add_owned(&net, &eth, "10.0.1.100").await;
         add_foreign(&net, &eth, "10.0.1.50", 32).await;
         let (agent, _reports, _) =
             new_agent(Duration::from_millis(200), Duration::from_secs(60), false);
-        let (_tx, rx) = mpsc::channel(16);
         let started = Instant::now();
-        let run = tokio::spawn(agent.run(rx, std::future::pending()));
+        let running = start(agent);
         assert!(
             owned_on(&net, "10.0.1.100", &eth).await,
             "held until the first list or the hold"
         );
-        assert!(
-            eventually(Duration::from_secs(2), || async {
-                find(&net, "10.0.1.100").await.is_empty()
-            })
-            .await
-        );
+        assert!(becomes_absent(&net, "10.0.1.100", Duration::from_secs(2)).await);
         assert!(started.elapsed() >= Duration::from_millis(200));
         assert_eq!(find(&net, "10.0.1.50").await.len(), 1);
-        run.abort();
+        running.abort();
     })
 }

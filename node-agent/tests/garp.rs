@@ -9,17 +9,13 @@ use std::os::fd::AsRawFd;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
-use common::{add_foreign, link, vip};
+use common::{add_foreign, link, new_agent, relisted, set_up, vip, NODE};
 use nix::sched::{unshare, CloneFlags};
-use pgvip_node_agent::agent::{Agent, AgentConfig, Input};
-use pgvip_node_agent::announce::Announcer;
 use pgvip_node_agent::frames::{garp_reply, garp_request, unsolicited_na, ETH_P_ARP, ETH_P_IPV6};
-use pgvip_node_agent::metrics::Metrics;
 use pgvip_node_agent::netlink::Netlink;
 use pgvip_node_agent::rawsock::PacketSocket;
 use rtnetlink::{LinkUnspec, LinkVeth};
 
-const NODE: &str = "w1";
 const AT: &str = "2025-05-01T10:00:00.000Z";
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -44,12 +40,7 @@ fn capture_side(
     let vb = rt.block_on(async {
         let net = Netlink::connect().unwrap();
         let vb = link(&net, "vb").await;
-        net.handle()
-            .link()
-            .set(LinkUnspec::new_with_index(vb.index).up().build())
-            .execute()
-            .await
-            .unwrap();
+        set_up(&net, &vb).await;
         vb
     });
     let cap = PacketSocket::capture(vb.index, Duration::from_millis(100)).unwrap();
@@ -100,34 +91,15 @@ fn announcements_reach_the_peer_with_the_right_sender() {
             go_tx.send(()).unwrap();
             ready_rx.recv().unwrap();
 
-            let metrics = Metrics::new();
-            let (report_tx, _report_rx) = tokio::sync::mpsc::unbounded_channel();
-            let mut agent = Agent::new(
-                AgentConfig {
-                    node: NODE.into(),
-                    hold: Duration::from_secs(30),
-                    resync: Duration::from_secs(30),
-                    scopes: vec![None],
-                    release_on_exit: false,
-                },
-                Netlink::connect().unwrap(),
-                Announcer::open(metrics.clone()).unwrap(),
-                report_tx,
-                metrics,
-            );
+            let (mut agent, _reports, _) =
+                new_agent(Duration::from_secs(30), Duration::from_secs(30), false);
             let mut v4 = vip("v4", "10.0.1.100", Some(NODE), Some(NODE), Some(AT));
             v4.garp_count = 3;
             v4.garp_interval = Duration::from_millis(50);
             let mut v6 = vip("v6", "fd00::64", Some(NODE), Some(NODE), Some(AT));
             v6.garp_count = 2;
             v6.garp_interval = Duration::from_millis(50);
-            agent
-                .handle(Input::Relisted {
-                    scope: None,
-                    vips: vec![v4, v6],
-                    received: Instant::now(),
-                })
-                .await;
+            agent.handle(relisted(vec![v4, v6])).await;
             // Let the spawned rounds run.
             tokio::time::sleep(Duration::from_millis(400)).await;
             va.mac.unwrap()

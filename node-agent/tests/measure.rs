@@ -8,14 +8,9 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{add_foreign, in_netns, link, test_link, vip};
-use pgvip_node_agent::agent::{Agent, AgentConfig, Input};
-use pgvip_node_agent::announce::Announcer;
-use pgvip_node_agent::metrics::Metrics;
+use common::{add_foreign, in_netns, link, new_agent, relisted, set_up, test_link, vip, NODE};
+use pgvip_node_agent::agent::Input;
 use pgvip_node_agent::netlink::Netlink;
-use rtnetlink::LinkUnspec;
-
-const NODE: &str = "w1";
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
@@ -29,28 +24,9 @@ fn status_change_to_configured_and_announced() {
         let net = Netlink::connect().unwrap();
         let eth = test_link(&net, "eth0").await;
         add_foreign(&net, &eth, "10.0.1.1", 24).await;
-        let metrics = Metrics::new();
-        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut agent = Agent::new(
-            AgentConfig {
-                node: NODE.into(),
-                hold: Duration::from_secs(30),
-                resync: Duration::from_secs(30),
-                scopes: vec![None],
-                release_on_exit: false,
-            },
-            Netlink::connect().unwrap(),
-            Announcer::open(metrics.clone()).unwrap(),
-            tx,
-            metrics.clone(),
-        );
-        agent
-            .handle(Input::Relisted {
-                scope: None,
-                vips: vec![],
-                received: Instant::now(),
-            })
-            .await;
+        let (mut agent, _reports, metrics) =
+            new_agent(Duration::from_secs(30), Duration::from_secs(30), false);
+        agent.handle(relisted(vec![])).await;
         let (mut up, mut down) = (Vec::new(), Vec::new());
         for i in 0..200 {
             let at = format!("2025-05-01T10:00:{:02}.{:03}Z", i / 1000, i % 1000);
@@ -114,13 +90,7 @@ fn idle_rss_of_the_binary() {
     let path = kubeconfig.clone();
     let (rss, health, ready, status) = in_netns(move || async move {
         let net = Netlink::connect().unwrap();
-        let lo = link(&net, "lo").await;
-        net.handle()
-            .link()
-            .set(LinkUnspec::new_with_index(lo.index).up().build())
-            .execute()
-            .await
-            .unwrap();
+        set_up(&net, &link(&net, "lo").await).await;
         let mut child = Command::new(env!("CARGO_BIN_EXE_pgvip-node-agent"))
             .args([
                 "--node-name",

@@ -5,7 +5,7 @@ mod common;
 
 use std::net::IpAddr;
 
-use common::{add_foreign, find, flags_of, in_netns, test_link};
+use common::{add_foreign, add_owned, find, flags_of, in_netns, test_link};
 use futures::TryStreamExt;
 use pgvip_node_agent::netlink::{AddOutcome, DelOutcome, Netlink};
 use pgvip_node_agent::netstate::PGVIP_ADDR_PROTO;
@@ -55,12 +55,7 @@ fn ipv4_add_and_remove_with_the_mark() {
         let other = test_link(&net, "eth1").await;
         add_foreign(&net, &eth, "10.0.1.1", 24).await;
 
-        assert_eq!(
-            net.add_owned(&eth, "10.0.1.100".parse().unwrap())
-                .await
-                .unwrap(),
-            AddOutcome::Added
-        );
+        assert_eq!(add_owned(&net, &eth, "10.0.1.100").await, AddOutcome::Added);
         let got = find(&net, "10.0.1.100").await;
         assert_eq!(got.len(), 1, "{got:?}");
         let a = &got[0];
@@ -82,9 +77,7 @@ fn ipv4_add_and_remove_with_the_mark() {
 
         // EEXIST on a second add is success.
         assert_eq!(
-            net.add_owned(&eth, "10.0.1.100".parse().unwrap())
-                .await
-                .unwrap(),
+            add_owned(&net, &eth, "10.0.1.100").await,
             AddOutcome::AlreadyPresent
         );
         assert_eq!(net.delete_owned(a).await.unwrap(), DelOutcome::Deleted);
@@ -104,9 +97,7 @@ fn long_interface_names_get_no_label_but_keep_the_protocol_mark() {
     in_netns(|| async {
         let net = Netlink::connect().unwrap();
         let eth = test_link(&net, "enp0s31f6xyz").await;
-        net.add_owned(&eth, "10.0.1.100".parse().unwrap())
-            .await
-            .unwrap();
+        add_owned(&net, &eth, "10.0.1.100").await;
         let a = &find(&net, "10.0.1.100").await[0];
         assert_eq!(a.protocol, Some(PGVIP_ADDR_PROTO));
         // The kernel fills in the interface name as the default label.
@@ -128,16 +119,9 @@ fn foreign_addresses_are_never_touched() {
         // A by-hand /32 copy of a second VIP: our add sees EEXIST and leaves it as it is.
         add_foreign(&net, &eth, "10.0.1.101", 32).await;
 
+        assert_eq!(add_owned(&net, &eth, "10.0.1.100").await, AddOutcome::Added);
         assert_eq!(
-            net.add_owned(&eth, "10.0.1.100".parse().unwrap())
-                .await
-                .unwrap(),
-            AddOutcome::Added
-        );
-        assert_eq!(
-            net.add_owned(&eth, "10.0.1.101".parse().unwrap())
-                .await
-                .unwrap(),
+            add_owned(&net, &eth, "10.0.1.101").await,
             AddOutcome::AlreadyPresent
         );
         let foreign_101 = find(&net, "10.0.1.101").await;
@@ -191,7 +175,7 @@ fn teardown_removes_every_owned_address_past_stale_entries() {
         let net = Netlink::connect().unwrap();
         let eth = test_link(&net, "eth0").await;
         for ip in ["10.0.1.100", "10.0.1.101", "fd00::64"] {
-            net.add_owned(&eth, ip.parse().unwrap()).await.unwrap();
+            add_owned(&net, &eth, ip).await;
         }
         let mut all = net.addresses().await.unwrap();
         // Stale entries first (the link vanished, the address was already deleted): each is
@@ -218,12 +202,7 @@ fn ipv6_host_address_skips_dad_and_is_removed() {
         add_foreign(&net, &eth, "fd00::1", 64).await;
         add_foreign(&net, &eth, "fd00::65", 128).await;
 
-        assert_eq!(
-            net.add_owned(&eth, "fd00::64".parse().unwrap())
-                .await
-                .unwrap(),
-            AddOutcome::Added
-        );
+        assert_eq!(add_owned(&net, &eth, "fd00::64").await, AddOutcome::Added);
         let a = &find(&net, "fd00::64").await[0];
         assert_eq!(a.index, eth.index);
         assert_eq!(a.prefix_len, 128);
@@ -239,9 +218,7 @@ fn ipv6_host_address_skips_dad_and_is_removed() {
         );
 
         assert_eq!(
-            net.add_owned(&eth, "fd00::64".parse().unwrap())
-                .await
-                .unwrap(),
+            add_owned(&net, &eth, "fd00::64").await,
             AddOutcome::AlreadyPresent
         );
         assert_eq!(net.delete_owned(a).await.unwrap(), DelOutcome::Deleted);

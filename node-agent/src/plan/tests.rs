@@ -1,32 +1,10 @@
 use super::*;
 use crate::model::{ReportState, VipKey};
+use crate::test_support::{addr, link, owned};
 
 const NODE: &str = "w1";
 const AT1: &str = "2025-05-01T10:00:00.000Z";
 const AT2: &str = "2025-05-01T10:05:00.000Z";
-
-fn link(index: u32, name: &str) -> Link {
-    Link {
-        index,
-        name: name.into(),
-        mac: Some([2, 0, 0, 0, 0, index as u8]),
-    }
-}
-
-fn addr(index: u32, a: &str, p: u8, proto: Option<u8>) -> IfAddr {
-    IfAddr {
-        index,
-        address: a.parse().unwrap(),
-        prefix_len: p,
-        protocol: proto,
-        label: None,
-    }
-}
-
-fn owned(index: u32, a: &str) -> IfAddr {
-    let p = if a.contains(':') { 128 } else { 32 };
-    addr(index, a, p, Some(0x70))
-}
 
 /// eth0 (2) in 10.0.1.0/24 and fd00::/64, eth1 (3) in 10.0.2.0/24.
 fn net(extra: &[IfAddr]) -> NetState {

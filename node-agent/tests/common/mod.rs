@@ -1,6 +1,8 @@
 //! Helpers shared by the root-only integration tests: every test runs on its own thread in a
 //! fresh, unnamed network namespace (`unshare(CLONE_NEWNET)`), which the kernel destroys when
 //! the thread and its sockets are gone, so nothing is ever left behind, even on a panic.
+//! Inside it, the fixtures below make links and addresses, VIP views, watch inputs and an
+//! agent wired to that namespace's sockets.
 #![allow(dead_code)]
 
 use std::future::Future;
@@ -10,10 +12,17 @@ use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
 use nix::sched::{unshare, CloneFlags};
+use pgvip_node_agent::agent::{Agent, AgentConfig, Input, ReportRequest};
+use pgvip_node_agent::announce::Announcer;
+use pgvip_node_agent::metrics::Metrics;
 use pgvip_node_agent::model::{VipKey, VipView};
-use pgvip_node_agent::netlink::Netlink;
+use pgvip_node_agent::netlink::{AddOutcome, Netlink};
 use pgvip_node_agent::netstate::{IfAddr, Link};
 use rtnetlink::{LinkUnspec, LinkVeth};
+use tokio::sync::mpsc;
+
+/// The node the agent under test runs on.
+pub const NODE: &str = "w1";
 
 /// Runs `f` on a new thread inside a fresh network namespace with a current-thread runtime
 /// (so every socket the test and the code under test open lives in that namespace).
@@ -50,14 +59,18 @@ pub async fn test_link(net: &Netlink, name: &str) -> Link {
         .execute()
         .await
         .expect("create veth pair");
-    let p = link(net, &peer).await;
+    set_up(net, &link(net, &peer).await).await;
+    link(net, name).await
+}
+
+/// Sets `link` administratively up.
+pub async fn set_up(net: &Netlink, link: &Link) {
     net.handle()
         .link()
-        .set(LinkUnspec::new_with_index(p.index).up().build())
+        .set(LinkUnspec::new_with_index(link.index).up().build())
         .execute()
         .await
-        .expect("set peer up");
-    link(net, name).await
+        .unwrap_or_else(|e| panic!("set {} up: {e}", link.name));
 }
 
 /// The link called `name`.
@@ -82,6 +95,13 @@ pub async fn add_foreign(net: &Netlink, link: &Link, addr: &str, prefix: u8) {
             .push(AddressAttribute::Flags(AddressFlags::Nodad));
     }
     req.execute().await.expect("add foreign address");
+}
+
+/// Adds `addr` the way the agent does (pgvip's mark, host prefix).
+pub async fn add_owned(net: &Netlink, link: &Link, addr: &str) -> AddOutcome {
+    net.add_owned(link, addr.parse().unwrap())
+        .await
+        .expect("add owned address")
 }
 
 /// Every address equal to `addr` on the node.
@@ -138,6 +158,48 @@ pub fn vip(
         garp_interval: Duration::from_millis(10),
         interface: None,
         reported: None,
+    }
+}
+
+/// An agent for [`NODE`] watching every namespace, on this namespace's netlink and packet
+/// sockets; also returns the receiving end of its reports and its metrics.
+pub fn new_agent(
+    hold: Duration,
+    resync: Duration,
+    release_on_exit: bool,
+) -> (Agent, mpsc::UnboundedReceiver<ReportRequest>, Metrics) {
+    let metrics = Metrics::new();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let agent = Agent::new(
+        AgentConfig {
+            node: NODE.into(),
+            hold,
+            resync,
+            scopes: vec![None],
+            release_on_exit,
+        },
+        Netlink::connect().unwrap(),
+        Announcer::open(metrics.clone()).unwrap(),
+        tx,
+        metrics.clone(),
+    );
+    (agent, rx, metrics)
+}
+
+/// The watch's initial list: exactly `vips` exist, received now.
+pub fn relisted(vips: Vec<VipView>) -> Input {
+    Input::Relisted {
+        scope: None,
+        vips,
+        received: Instant::now(),
+    }
+}
+
+/// The watch saw `vip` added or changed, now.
+pub fn applied(vip: VipView) -> Input {
+    Input::Applied {
+        vip: Box::new(vip),
+        received: Instant::now(),
     }
 }
 
