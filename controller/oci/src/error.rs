@@ -279,6 +279,14 @@ impl ApiFailure {
         }
     }
 
+    /// `opc-request-id` of the answer, if OCI answered with one.
+    pub fn opc_request_id(&self) -> Option<&str> {
+        match self {
+            ApiFailure::Status { opc_request_id, .. } => opc_request_id.as_deref(),
+            _ => None,
+        }
+    }
+
     /// Generic mapping of a failure to an [`OciError`], without resource-specific knowledge.
     /// 404 maps to `NotFound`; callers that know the resource exists map it to `Permission`.
     pub fn into_error(self, operation: &'static str, resource: &str) -> OciError {

@@ -12,6 +12,7 @@ use url::Url;
 
 use crate::error::{ApiFailure, OciError};
 use crate::retry::parse_retry_after;
+use crate::signer::SignedHeaders;
 
 /// Which roots a client trusts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,6 +168,23 @@ pub fn header(name: &'static str, value: &str) -> Result<(HeaderName, HeaderValu
     Ok((HeaderName::from_static(name), v))
 }
 
+/// The wire headers of a signed request, in order: `date`, `authorization`,
+/// `accept: application/json`, then `content-length`, `content-type` and `x-content-sha256`
+/// when the request has a body.
+pub fn signed_headers(signed: &SignedHeaders) -> Result<Vec<(HeaderName, HeaderValue)>, OciError> {
+    let mut headers = vec![
+        header("date", &signed.date)?,
+        header("authorization", &signed.authorization)?,
+        header("accept", "application/json")?,
+    ];
+    if let Some((len, ctype, sha)) = &signed.body {
+        headers.push(header("content-length", len)?);
+        headers.push(header("content-type", ctype)?);
+        headers.push(header("x-content-sha256", sha)?);
+    }
+    Ok(headers)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +221,41 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn signed_headers_in_wire_order() {
+        let names = |signed: &SignedHeaders| {
+            signed_headers(signed)
+                .unwrap()
+                .into_iter()
+                .map(|(k, v)| format!("{k}: {}", v.to_str().unwrap()))
+                .collect::<Vec<_>>()
+        };
+        let mut signed = SignedHeaders {
+            date: "Thu, 05 Jan 2014 21:31:40 GMT".into(),
+            authorization: "Signature x".into(),
+            body: None,
+        };
+        assert_eq!(
+            names(&signed),
+            [
+                "date: Thu, 05 Jan 2014 21:31:40 GMT",
+                "authorization: Signature x",
+                "accept: application/json",
+            ]
+        );
+        signed.body = Some(("2".into(), "application/json".into(), "abc=".into()));
+        assert_eq!(
+            names(&signed)[3..],
+            [
+                "content-length: 2",
+                "content-type: application/json",
+                "x-content-sha256: abc=",
+            ]
+        );
+        signed.authorization = "bad\nvalue".into();
+        assert_eq!(signed_headers(&signed).unwrap_err().category(), "config");
     }
 
     #[test]

@@ -87,6 +87,17 @@ pub struct Resp<T> {
     pub request_ids: Vec<String>,
 }
 
+impl<T> Resp<T> {
+    /// The same answer with its value converted by `f`.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Resp<U> {
+        Resp {
+            value: f(self.value),
+            etag: self.etag,
+            request_ids: self.request_ids,
+        }
+    }
+}
+
 /// Operations bound to a transport and a Core Services base URL.
 pub struct Ops<'a> {
     /// Transport.
@@ -103,6 +114,17 @@ fn decode<T: DeserializeOwned>(op: &'static str, r: &ApiResponse) -> Result<T, C
             opc_request_id: r.opc_request_id.clone(),
         })
     })
+}
+
+/// A list of private IPs or IPv6 objects (`T`), as records.
+fn records<T>(op: &'static str, r: &ApiResponse) -> Result<Vec<IpRecord>, CallFailure>
+where
+    T: DeserializeOwned + Into<IpRecord>,
+{
+    Ok(decode::<Vec<T>>(op, r)?
+        .into_iter()
+        .map(Into::into)
+        .collect())
 }
 
 fn body<T: serde::Serialize>(op: &'static str, v: &T) -> Result<Vec<u8>, CallFailure> {
@@ -133,41 +155,29 @@ impl Ops<'_> {
         u
     }
 
-    async fn call<T: DeserializeOwned>(
-        &self,
-        op: &'static str,
-        method: Method,
-        url: Url,
-        json: Option<Vec<u8>>,
-        extra: Vec<(reqwest::header::HeaderName, reqwest::header::HeaderValue)>,
-    ) -> Result<Resp<T>, CallFailure> {
-        let r = self
-            .transport
-            .execute(&Call {
-                op,
-                method,
-                url,
-                body: json,
-                extra,
-            })
-            .await?;
+    /// Executes `call` and decodes its answer as `T`.
+    async fn call<T: DeserializeOwned>(&self, call: Call) -> Result<Resp<T>, CallFailure> {
+        let r = self.transport.execute(&call).await?;
         Ok(Resp {
-            value: decode(op, &r)?,
+            value: decode(call.op, &r)?,
             etag: r.etag.clone(),
             request_ids: r.opc_request_id.into_iter().collect(),
         })
     }
 
+    /// `GET {API}{path}`, decoded as `T`.
+    async fn get<T: DeserializeOwned>(
+        &self,
+        op: &'static str,
+        path: &str,
+    ) -> Result<Resp<T>, CallFailure> {
+        self.call(Call::new(op, Method::GET, self.url(path, &[])))
+            .await
+    }
+
     /// `GetInstance`.
     pub async fn get_instance(&self, id: &str) -> Result<Resp<Instance>, CallFailure> {
-        self.call(
-            "GetInstance",
-            Method::GET,
-            self.url(&format!("/instances/{id}"), &[]),
-            None,
-            vec![],
-        )
-        .await
+        self.get("GetInstance", &format!("/instances/{id}")).await
     }
 
     /// `ListVnicAttachments` for one instance, all pages.
@@ -190,13 +200,7 @@ impl Ops<'_> {
             let url = self.url("/vnicAttachments", &q);
             let r = self
                 .transport
-                .execute(&Call {
-                    op: "ListVnicAttachments",
-                    method: Method::GET,
-                    url,
-                    body: None,
-                    extra: vec![],
-                })
+                .execute(&Call::new("ListVnicAttachments", Method::GET, url))
                 .await?;
             let items: Vec<VnicAttachment> = decode("ListVnicAttachments", &r)?;
             all.extend(items);
@@ -221,14 +225,7 @@ impl Ops<'_> {
 
     /// `GetVnic`.
     pub async fn get_vnic(&self, id: &str) -> Result<Resp<Vnic>, CallFailure> {
-        self.call(
-            "GetVnic",
-            Method::GET,
-            self.url(&format!("/vnics/{id}"), &[]),
-            None,
-            vec![],
-        )
-        .await
+        self.get("GetVnic", &format!("/vnics/{id}")).await
     }
 
     /// `ListPrivateIps` / `ListIpv6s` filtered by address and subnet; returns the record for
@@ -247,23 +244,11 @@ impl Ops<'_> {
         );
         let r = self
             .transport
-            .execute(&Call {
-                op,
-                method: Method::GET,
-                url,
-                body: None,
-                extra: vec![],
-            })
+            .execute(&Call::new(op, Method::GET, url))
             .await?;
-        let records: Vec<IpRecord> = match fam {
-            Family::V4 => decode::<Vec<PrivateIp>>(op, &r)?
-                .into_iter()
-                .map(IpRecord::from)
-                .collect(),
-            Family::V6 => decode::<Vec<Ipv6>>(op, &r)?
-                .into_iter()
-                .map(IpRecord::from)
-                .collect(),
+        let records = match fam {
+            Family::V4 => records::<PrivateIp>(op, &r)?,
+            Family::V6 => records::<Ipv6>(op, &r)?,
         };
         let found = records
             .into_iter()
@@ -275,39 +260,18 @@ impl Ops<'_> {
         })
     }
 
-    async fn ip_call(
-        &self,
-        fam: Family,
-        op: &'static str,
-        method: Method,
-        url: Url,
-        json: Option<Vec<u8>>,
-        extra: Vec<(reqwest::header::HeaderName, reqwest::header::HeaderValue)>,
-    ) -> Result<Resp<IpRecord>, CallFailure> {
+    /// Executes `call` on a private IP or IPv6 object of family `fam`, as a record.
+    async fn ip_call(&self, fam: Family, call: Call) -> Result<Resp<IpRecord>, CallFailure> {
         Ok(match fam {
-            Family::V4 => {
-                let r: Resp<PrivateIp> = self.call(op, method, url, json, extra).await?;
-                Resp {
-                    value: r.value.into(),
-                    etag: r.etag,
-                    request_ids: r.request_ids,
-                }
-            }
-            Family::V6 => {
-                let r: Resp<Ipv6> = self.call(op, method, url, json, extra).await?;
-                Resp {
-                    value: r.value.into(),
-                    etag: r.etag,
-                    request_ids: r.request_ids,
-                }
-            }
+            Family::V4 => self.call::<PrivateIp>(call).await?.map(IpRecord::from),
+            Family::V6 => self.call::<Ipv6>(call).await?.map(IpRecord::from),
         })
     }
 
     /// `GetPrivateIp` / `GetIpv6` (with `etag`).
     pub async fn get_ip(&self, fam: Family, id: &str) -> Result<Resp<IpRecord>, CallFailure> {
         let url = self.url(&format!("{}/{id}", fam.collection()), &[]);
-        self.ip_call(fam, fam.ops()[1], Method::GET, url, None, vec![])
+        self.ip_call(fam, Call::new(fam.ops()[1], Method::GET, url))
             .await
     }
 
@@ -331,8 +295,12 @@ impl Ops<'_> {
         if let Some(etag) = if_match {
             extra.push(local(header("if-match", etag))?);
         }
-        self.ip_call(fam, op, Method::PUT, url, Some(json), extra)
-            .await
+        let call = Call {
+            body: Some(json),
+            extra,
+            ..Call::new(op, Method::PUT, url)
+        };
+        self.ip_call(fam, call).await
     }
 
     /// `CreatePrivateIp` / `CreateIpv6` with an `opc-retry-token` (idempotent across retries).
@@ -353,8 +321,12 @@ impl Ops<'_> {
         };
         let json = body(op, &details)?;
         let extra = vec![local(header("opc-retry-token", retry_token))?];
-        self.ip_call(fam, op, Method::POST, url, Some(json), extra)
-            .await
+        let call = Call {
+            body: Some(json),
+            extra,
+            ..Call::new(op, Method::POST, url)
+        };
+        self.ip_call(fam, call).await
     }
 
     /// `DeletePrivateIp` / `DeleteIpv6`; a 404 counts as success.
@@ -363,13 +335,7 @@ impl Ops<'_> {
         let url = self.url(&format!("{}/{id}", fam.collection()), &[]);
         match self
             .transport
-            .execute(&Call {
-                op,
-                method: Method::DELETE,
-                url,
-                body: None,
-                extra: vec![],
-            })
+            .execute(&Call::new(op, Method::DELETE, url))
             .await
         {
             Ok(r) => Ok(r.opc_request_id.into_iter().collect()),

@@ -15,7 +15,7 @@ use url::Url;
 
 use crate::auth::KeyProvider;
 use crate::error::{ApiFailure, OciError};
-use crate::http::{failure_from, header, send_once};
+use crate::http::{failure_from, send_once, signed_headers};
 use crate::ratelimit::RateLimiter;
 use crate::retry::{backoff_delay, classify, RetryDecision};
 use crate::signer::{format_date, sign_request, HeaderSet};
@@ -46,6 +46,19 @@ pub struct Call {
     pub body: Option<Vec<u8>>,
     /// Extra unsigned headers (`if-match`, `opc-retry-token`).
     pub extra: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl Call {
+    /// A call without body or extra headers.
+    pub fn new(op: &'static str, method: Method, url: Url) -> Self {
+        Call {
+            op,
+            method,
+            url,
+            body: None,
+            extra: Vec::new(),
+        }
+    }
 }
 
 /// A successful (2xx) answer.
@@ -125,53 +138,48 @@ impl Transport {
                 }
                 Err(f) => f,
             };
-            let rid = match &failure {
-                ApiFailure::Status { opc_request_id, .. } => opc_request_id.clone(),
-                _ => None,
-            };
+            let rid = failure.opc_request_id().unwrap_or("");
             if failure.status() == Some(401) && !reauthenticated {
                 reauthenticated = true;
                 tracing::warn!(
                     op = call.op,
-                    opc_request_id = rid.as_deref().unwrap_or(""),
+                    opc_request_id = rid,
                     "OCI answered 401; refreshing credentials and retrying once"
                 );
                 self.provider.invalidate().await;
                 attempt -= 1;
                 continue;
             }
-            let decision = classify(&failure);
-            match decision {
+            let wait = match classify(&failure) {
                 RetryDecision::Retry { min_wait } if attempt < self.policy.max_attempts => {
-                    let wait = backoff_delay(
+                    Some(backoff_delay(
                         attempt,
                         self.policy.base,
                         self.policy.max,
                         min_wait,
                         rand::random::<f64>(),
-                    );
-                    tracing::warn!(
-                        op = call.op,
-                        attempt,
-                        status = failure.status().unwrap_or(0),
-                        code = failure.code().unwrap_or(""),
-                        opc_request_id = rid.as_deref().unwrap_or(""),
-                        wait_ms = wait.as_millis() as u64,
-                        "OCI call failed; retrying"
-                    );
-                    tokio::time::sleep(wait).await;
+                    ))
                 }
-                _ => {
-                    tracing::warn!(
-                        op = call.op,
-                        attempt,
-                        status = failure.status().unwrap_or(0),
-                        code = failure.code().unwrap_or(""),
-                        opc_request_id = rid.as_deref().unwrap_or(""),
-                        "OCI call failed"
-                    );
-                    return Err(CallFailure::Api(failure));
+                _ => None,
+            };
+            // `wait_ms` is recorded only when the call is retried.
+            tracing::warn!(
+                op = call.op,
+                attempt,
+                status = failure.status().unwrap_or(0),
+                code = failure.code().unwrap_or(""),
+                opc_request_id = rid,
+                wait_ms = wait.map(|w| w.as_millis() as u64),
+                "{}",
+                if wait.is_some() {
+                    "OCI call failed; retrying"
+                } else {
+                    "OCI call failed"
                 }
+            );
+            match wait {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => return Err(CallFailure::Api(failure)),
             }
         }
     }
@@ -199,21 +207,9 @@ impl Transport {
             HeaderSet::Service,
         )
         .map_err(CallFailure::Local)?;
-        let mut headers = Vec::with_capacity(8 + call.extra.len());
-        let local = |r: Result<_, OciError>| r.map_err(CallFailure::Local);
-        headers.push(local(header("date", &signed.date))?);
-        headers.push(local(header("authorization", &signed.authorization))?);
-        headers.push(local(header("accept", "application/json"))?);
-        let send_body = match &signed.body {
-            Some((len, ctype, sha)) => {
-                headers.push(local(header("content-length", len))?);
-                headers.push(local(header("content-type", ctype))?);
-                headers.push(local(header("x-content-sha256", sha))?);
-                Some(body)
-            }
-            None => None,
-        };
+        let mut headers = signed_headers(&signed).map_err(CallFailure::Local)?;
         headers.extend(call.extra.iter().cloned());
+        let send_body = signed.body.is_some().then_some(body);
         let resp = match send_once(
             &self.http,
             call.method.clone(),

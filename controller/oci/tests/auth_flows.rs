@@ -64,20 +64,8 @@ async fn instance_principal_federates_once_and_refreshes_before_expiry() {
     let creds = provider.credentials().await.unwrap();
     assert!(creds.key_id.starts_with("ST$"));
     // The federation call signs without host, per the SDKs.
-    let fed = stub
-        .lock()
-        .log
-        .iter()
-        .find(|l| l.path_and_query == "/v1/x509")
-        .cloned()
-        .unwrap();
-    let auth = fed
-        .headers
-        .get("authorization")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_string();
+    let fed = stub.first_logged(|l| l.path_and_query == "/v1/x509");
+    let auth = header_str(&fed.headers, "authorization").unwrap();
     assert!(auth.contains(
         "headers=\"date (request-target) content-length content-type x-content-sha256\""
     ));
@@ -136,13 +124,7 @@ async fn workload_identity_over_tls_trusting_only_the_service_account_ca() {
     let client = OciClient::with_provider(cfg(&stub.url, Some(&ca)), provider.clone()).unwrap();
     client.ensure_assigned(&req("a")).await.unwrap();
     assert_eq!(stub.lock().issued, 1);
-    let sent = stub
-        .lock()
-        .log
-        .iter()
-        .find(|l| l.path_and_query == "/resourcePrincipalSessionTokens")
-        .cloned()
-        .unwrap();
+    let sent = stub.first_logged(|l| l.path_and_query == "/resourcePrincipalSessionTokens");
     assert_eq!(
         sent.headers.get("authorization").unwrap(),
         "Bearer sa-token-1"

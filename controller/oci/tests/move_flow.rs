@@ -3,31 +3,23 @@
 mod common;
 
 use common::*;
-use pgvip_oci::{AuthConfig, MoveRequest, OciClient, OciConfig};
+use pgvip_oci::{Assignment, MoveRequest, OciClient, OciError};
 use std::net::IpAddr;
 use std::time::Duration;
 
-pub async fn api_key_client(stub: &Stub, dir: &tempfile::TempDir) -> OciClient {
-    let key_path = dir.path().join("key.pem");
-    std::fs::write(&key_path, DOC_KEY).unwrap();
-    let mut cfg = OciConfig::new(
-        Some("us-phoenix-1".into()),
-        AuthConfig::ApiKey {
-            tenancy: "ocid1.tenancy.oc1..t".into(),
-            user: "ocid1.user.oc1..u".into(),
-            fingerprint: "73:61:a2:21:67:e0:df:be:7e:4b:93:1e:15:98:a5:b7".into(),
-            key_path,
-            passphrase_path: None,
-        },
+/// A stub serving `world` (over HTTPS when `tls`), and an API-key client for it.
+async fn setup(world: Sim, tls: bool) -> (Stub, tempfile::TempDir, OciClient) {
+    let stub = start(world, tls).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = api_key_config(
+        &stub,
+        write_key(&dir, "key.pem", DOC_KEY),
+        DOC_KEY_FINGERPRINT,
     );
-    cfg.iaas_endpoint = Some(stub.url.clone());
-    cfg.extra_ca_pem = stub.ca_pem.clone().map(String::into_bytes);
-    cfg.backoff_base = Duration::from_millis(10);
     cfg.backoff_max = Duration::from_millis(50);
     cfg.call_timeout = Duration::from_secs(2);
-    cfg.rate_limit_per_sec = 1000.0;
-    cfg.burst = 1000;
-    OciClient::new(cfg).await.unwrap()
+    let client = OciClient::new(cfg).await.unwrap();
+    (stub, dir, client)
 }
 
 fn req(ip: &str, node: &str) -> MoveRequest {
@@ -39,28 +31,27 @@ fn req(ip: &str, node: &str) -> MoveRequest {
     }
 }
 
+/// Puts `ip` on `node`, which must succeed.
+async fn assign(client: &OciClient, ip: &str, node: &str) -> Assignment {
+    client.ensure_assigned(&req(ip, node)).await.unwrap()
+}
+
+/// Puts `ip` on `node`, which must fail; returns the error.
+async fn assign_err(client: &OciClient, ip: &str, node: &str) -> OciError {
+    client.ensure_assigned(&req(ip, node)).await.unwrap_err()
+}
+
 #[tokio::test]
 async fn create_then_move_then_nothing_over_https() {
-    let stub = start(standard_world(), true).await;
-    let dir = tempfile::tempdir().unwrap();
-    let client = api_key_client(&stub, &dir).await;
+    let (stub, _dir, client) = setup(standard_world(), true).await;
 
     // Absent: created on node a's DB VNIC (found although its attachment has no subnet hint).
-    let a = client
-        .ensure_assigned(&req("10.0.1.100", "a"))
-        .await
-        .unwrap();
+    let a = assign(&client, "10.0.1.100", "a").await;
     assert!(a.created && a.changed);
     assert_eq!(a.vnic_id, "ocid1.vnic.a-db");
     assert_eq!(a.ip, "10.0.1.100".parse::<IpAddr>().unwrap());
     assert!(!a.opc_request_ids.is_empty());
-    let post = stub
-        .lock()
-        .log
-        .iter()
-        .find(|l| l.method == "POST")
-        .cloned()
-        .unwrap();
+    let post = stub.first_logged(|l| l.method == "POST");
     let body: serde_json::Value = serde_json::from_slice(&post.body).unwrap();
     assert_eq!(
         body,
@@ -69,29 +60,17 @@ async fn create_then_move_then_nothing_over_https() {
     assert!(post.headers.contains_key("opc-retry-token"));
 
     // On node a's VNIC, requested on b: moved with if-match.
-    let b = client
-        .ensure_assigned(&req("10.0.1.100", "b"))
-        .await
-        .unwrap();
+    let b = assign(&client, "10.0.1.100", "b").await;
     assert!(!b.created && b.changed);
     assert_eq!(b.vnic_id, "ocid1.vnic.b-db");
     assert_eq!(b.private_ip_id, a.private_ip_id);
-    let put = stub
-        .lock()
-        .log
-        .iter()
-        .find(|l| l.method == "PUT")
-        .cloned()
-        .unwrap();
+    let put = stub.first_logged(|l| l.method == "PUT");
     assert_eq!(put.headers.get("if-match").unwrap(), "etag-1");
     assert_eq!(put.body, br#"{"vnicId":"ocid1.vnic.b-db"}"#);
 
     // Again on b: nothing to do, no mutation.
     let mutations = stub.requests("PUT", "") + stub.requests("POST", "");
-    let c = client
-        .ensure_assigned(&req("10.0.1.100", "b"))
-        .await
-        .unwrap();
+    let c = assign(&client, "10.0.1.100", "b").await;
     assert!(!c.created && !c.changed);
     assert_eq!(
         stub.requests("PUT", "") + stub.requests("POST", ""),
@@ -115,14 +94,7 @@ async fn create_then_move_then_nothing_over_https() {
         .check_update_permission(&a.private_ip_id)
         .await
         .unwrap();
-    let last_put = stub
-        .lock()
-        .log
-        .iter()
-        .rev()
-        .find(|l| l.method == "PUT")
-        .cloned()
-        .unwrap();
+    let last_put = stub.last_logged(|l| l.method == "PUT");
     assert_eq!(last_put.body, br#"{"vnicId":"ocid1.vnic.b-db"}"#);
     assert_eq!(last_put.headers.get("if-match").unwrap(), "etag-2");
     assert_eq!(
@@ -141,20 +113,12 @@ async fn create_then_move_then_nothing_over_https() {
 
 #[tokio::test]
 async fn typed_errors_for_operator_mistakes() {
-    let stub = start(standard_world(), false).await;
-    let dir = tempfile::tempdir().unwrap();
-    let client = api_key_client(&stub, &dir).await;
+    let (stub, _dir, client) = setup(standard_world(), false).await;
 
-    let e = client
-        .ensure_assigned(&req("10.0.1.10", "b"))
-        .await
-        .unwrap_err();
+    let e = assign_err(&client, "10.0.1.10", "b").await;
     assert_eq!(e.category(), "primary_ip", "{e}");
 
-    let e = client
-        .ensure_assigned(&req("10.0.9.9", "a"))
-        .await
-        .unwrap_err();
+    let e = assign_err(&client, "10.0.9.9", "a").await;
     assert_eq!(e.category(), "ip_outside_subnet", "{e}");
 
     let mut r = req("10.0.1.100", "a");
@@ -175,10 +139,7 @@ async fn typed_errors_for_operator_mistakes() {
         "no_provider_id"
     );
 
-    let e = client
-        .ensure_assigned(&req("10.0.1.100", "gone"))
-        .await
-        .unwrap_err();
+    let e = assign_err(&client, "10.0.1.100", "gone").await;
     // The node's providerID names the instance, so a 404 reads as a missing read grant.
     assert_eq!(e.category(), "permission", "{e}");
     assert!(
@@ -190,10 +151,7 @@ async fn typed_errors_for_operator_mistakes() {
     stub.lock()
         .deny_write_on_vnics
         .insert("ocid1.vnic.b-db".into());
-    let e = client
-        .ensure_assigned(&req("10.0.1.100", "b"))
-        .await
-        .unwrap_err();
+    let e = assign_err(&client, "10.0.1.100", "b").await;
     assert_eq!(e.category(), "permission", "{e}");
     let msg = e.to_string();
     assert!(
@@ -205,39 +163,16 @@ async fn typed_errors_for_operator_mistakes() {
 
 #[tokio::test]
 async fn concurrent_change_412_is_decided_again() {
-    let stub = start(standard_world(), false).await;
-    let dir = tempfile::tempdir().unwrap();
-    let client = api_key_client(&stub, &dir).await;
-    client
-        .ensure_assigned(&req("10.0.1.100", "a"))
-        .await
-        .unwrap();
-    stub.fault(Fault::status(
-        Some(axum::http::Method::PUT),
-        "/privateIps/",
-        412,
-        "NoEtagMatch",
-        1,
-    ));
-    let b = client
-        .ensure_assigned(&req("10.0.1.100", "b"))
-        .await
-        .unwrap();
+    let (stub, _dir, client) = setup(standard_world(), false).await;
+    assign(&client, "10.0.1.100", "a").await;
+    stub.fault(Fault::put_ip(412, "NoEtagMatch", 1));
+    let b = assign(&client, "10.0.1.100", "b").await;
     assert_eq!(b.vnic_id, "ocid1.vnic.b-db");
     assert_eq!(stub.requests("PUT", "/privateIps/"), 2);
 
     // Persistent 412: a conflict after one re-decision, not a loop.
-    stub.fault(Fault::status(
-        Some(axum::http::Method::PUT),
-        "/privateIps/",
-        412,
-        "NoEtagMatch",
-        10,
-    ));
-    let e = client
-        .ensure_assigned(&req("10.0.1.100", "a"))
-        .await
-        .unwrap_err();
+    stub.fault(Fault::put_ip(412, "NoEtagMatch", 10));
+    let e = assign_err(&client, "10.0.1.100", "a").await;
     assert_eq!(e.category(), "conflict");
 }
 
@@ -245,13 +180,8 @@ async fn concurrent_change_412_is_decided_again() {
 async fn pagination_of_vnic_attachments() {
     let mut world = standard_world();
     world.page_size = 1;
-    let stub = start(world, false).await;
-    let dir = tempfile::tempdir().unwrap();
-    let client = api_key_client(&stub, &dir).await;
-    let a = client
-        .ensure_assigned(&req("10.0.1.100", "a"))
-        .await
-        .unwrap();
+    let (stub, _dir, client) = setup(world, false).await;
+    let a = assign(&client, "10.0.1.100", "a").await;
     assert_eq!(a.vnic_id, "ocid1.vnic.a-db");
     assert!(stub.requests("GET", "page=p1") >= 1);
 }
@@ -260,18 +190,10 @@ async fn pagination_of_vnic_attachments() {
 async fn ipv6_uses_the_ipv6_collection() {
     let mut world = standard_world();
     world.subnets.insert(SUBNET_DB.into(), "fd00:1::".into());
-    let stub = start(world, false).await;
-    let dir = tempfile::tempdir().unwrap();
-    let client = api_key_client(&stub, &dir).await;
-    let a = client
-        .ensure_assigned(&req("fd00:1::64", "a"))
-        .await
-        .unwrap();
+    let (stub, _dir, client) = setup(world, false).await;
+    let a = assign(&client, "fd00:1::64", "a").await;
     assert!(a.private_ip_id.starts_with("ocid1.ipv6."));
-    let b = client
-        .ensure_assigned(&req("fd00:1::64", "b"))
-        .await
-        .unwrap();
+    let b = assign(&client, "fd00:1::64", "b").await;
     assert_eq!(b.vnic_id, "ocid1.vnic.b-db");
     assert!(stub.requests("GET", "/20160918/ipv6?ipAddress=fd00%3A1%3A%3A64") >= 1);
     assert_eq!(stub.requests("PUT", "/20160918/ipv6/"), 1);

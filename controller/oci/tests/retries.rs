@@ -2,29 +2,16 @@
 
 mod common;
 
-use axum::http::Method;
 use common::*;
-use pgvip_oci::{AuthConfig, MoveRequest, OciClient, OciConfig};
+use pgvip_oci::{MoveRequest, OciClient, OciConfig};
 use std::time::{Duration, Instant};
 
-fn config(stub: &Stub, key_path: std::path::PathBuf, fingerprint: &str) -> OciConfig {
-    let mut cfg = OciConfig::new(
-        Some("us-phoenix-1".into()),
-        AuthConfig::ApiKey {
-            tenancy: "ocid1.tenancy.oc1..t".into(),
-            user: "ocid1.user.oc1..u".into(),
-            fingerprint: fingerprint.into(),
-            key_path,
-            passphrase_path: None,
-        },
-    );
-    cfg.iaas_endpoint = Some(stub.url.clone());
-    cfg.backoff_base = Duration::from_millis(10);
+/// The stub's API user signing with `key_path`: short timeouts, four attempts.
+fn config(stub: &Stub, key_path: std::path::PathBuf) -> OciConfig {
+    let mut cfg = api_key_config(stub, key_path, DOC_KEY_FINGERPRINT);
     cfg.backoff_max = Duration::from_millis(40);
     cfg.call_timeout = Duration::from_millis(300);
     cfg.max_attempts = 4;
-    cfg.rate_limit_per_sec = 1000.0;
-    cfg.burst = 1000;
     cfg
 }
 
@@ -33,15 +20,36 @@ async fn client_with(
     dir: &tempfile::TempDir,
     tweak: impl FnOnce(&mut OciConfig),
 ) -> OciClient {
-    let key_path = dir.path().join("key.pem");
-    std::fs::write(&key_path, DOC_KEY).unwrap();
-    let mut cfg = config(
-        stub,
-        key_path,
-        "73:61:a2:21:67:e0:df:be:7e:4b:93:1e:15:98:a5:b7",
-    );
+    let mut cfg = config(stub, write_key(dir, "key.pem", DOC_KEY));
     tweak(&mut cfg);
     OciClient::new(cfg).await.unwrap()
+}
+
+/// A plain-HTTP stub of the standard world and a client configured by [`config`] and `tweak`.
+async fn setup(tweak: impl FnOnce(&mut OciConfig)) -> (Stub, tempfile::TempDir, OciClient) {
+    let stub = start(standard_world(), false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = client_with(&stub, &dir, tweak).await;
+    (stub, dir, client)
+}
+
+/// Looks the address up once while the next `times` lists answer `status` / `code`; returns
+/// the error category and how many list requests the lookup made.
+async fn lookup_under_fault(
+    stub: &Stub,
+    client: &OciClient,
+    status: u16,
+    code: &str,
+    times: usize,
+) -> (&'static str, usize) {
+    let before = stub.requests("GET", "/privateIps?");
+    stub.fault(Fault::status(None, "/privateIps?", status, code, times));
+    let e = client
+        .current_assignment("10.0.1.100".parse().unwrap(), SUBNET_DB)
+        .await
+        .unwrap_err();
+    stub.lock().faults.clear();
+    (e.category(), stub.requests("GET", "/privateIps?") - before)
 }
 
 fn req(ip: &str, node: &str) -> MoveRequest {
@@ -55,9 +63,7 @@ fn req(ip: &str, node: &str) -> MoveRequest {
 
 #[tokio::test]
 async fn throttling_honours_retry_after_then_succeeds() {
-    let stub = start(standard_world(), false).await;
-    let dir = tempfile::tempdir().unwrap();
-    let client = client_with(&stub, &dir, |_| {}).await;
+    let (stub, _dir, client) = setup(|_| {}).await;
     let mut f = Fault::status(None, "/instances/", 429, "TooManyRequests", 1);
     f.retry_after = Some(1);
     stub.fault(f);
@@ -76,9 +82,7 @@ async fn throttling_honours_retry_after_then_succeeds() {
 
 #[tokio::test]
 async fn server_errors_are_retried_but_501_and_4xx_are_not() {
-    let stub = start(standard_world(), false).await;
-    let dir = tempfile::tempdir().unwrap();
-    let client = client_with(&stub, &dir, |_| {}).await;
+    let (stub, _dir, client) = setup(|_| {}).await;
 
     stub.fault(Fault::status(
         None,
@@ -93,81 +97,30 @@ async fn server_errors_are_retried_but_501_and_4xx_are_not() {
         .unwrap();
     assert_eq!(stub.requests("GET", "/vnicAttachments"), 3);
 
-    // Persistent 500: max_attempts then `server`.
-    stub.fault(Fault::status(
-        None,
-        "/privateIps?",
-        500,
-        "InternalServerError",
-        10,
-    ));
-    let e = client
-        .current_assignment("10.0.1.100".parse().unwrap(), SUBNET_DB)
-        .await
-        .unwrap_err();
-    assert_eq!(e.category(), "server");
-    // One list during the create above, then max_attempts (4) here.
-    assert_eq!(stub.requests("GET", "/privateIps?"), 1 + 4);
-    stub.lock().faults.clear();
-
-    let before = stub.requests("GET", "/privateIps?");
-    stub.fault(Fault::status(
-        None,
-        "/privateIps?",
-        501,
-        "MethodNotImplemented",
-        5,
-    ));
+    // Persistent 500: max_attempts (4) then `server`, after the one list of the create above.
+    assert_eq!(stub.requests("GET", "/privateIps?"), 1);
     assert_eq!(
-        client
-            .current_assignment("10.0.1.100".parse().unwrap(), SUBNET_DB)
-            .await
-            .unwrap_err()
-            .category(),
-        "server"
+        lookup_under_fault(&stub, &client, 500, "InternalServerError", 10).await,
+        ("server", 4)
     );
-    assert_eq!(stub.requests("GET", "/privateIps?"), before + 1);
-    stub.lock().faults.clear();
-
-    let before = stub.requests("GET", "/privateIps?");
-    stub.fault(Fault::status(
-        None,
-        "/privateIps?",
-        400,
-        "InvalidParameter",
-        5,
-    ));
+    // 501 and 400 are not retried.
     assert_eq!(
-        client
-            .current_assignment("10.0.1.100".parse().unwrap(), SUBNET_DB)
-            .await
-            .unwrap_err()
-            .category(),
-        "bad_request"
+        lookup_under_fault(&stub, &client, 501, "MethodNotImplemented", 5).await,
+        ("server", 1)
     );
-    assert_eq!(stub.requests("GET", "/privateIps?"), before + 1);
-    stub.lock().faults.clear();
+    assert_eq!(
+        lookup_under_fault(&stub, &client, 400, "InvalidParameter", 5).await,
+        ("bad_request", 1)
+    );
 
     // 409 IncorrectState is retried; 409 Conflict on update is not.
-    stub.fault(Fault::status(
-        Some(Method::PUT),
-        "/privateIps/",
-        409,
-        "IncorrectState",
-        1,
-    ));
+    stub.fault(Fault::put_ip(409, "IncorrectState", 1));
     client
         .ensure_assigned(&req("10.0.1.100", "b"))
         .await
         .unwrap();
     assert_eq!(stub.requests("PUT", "/privateIps/"), 2);
-    stub.fault(Fault::status(
-        Some(Method::PUT),
-        "/privateIps/",
-        409,
-        "Conflict",
-        5,
-    ));
+    stub.fault(Fault::put_ip(409, "Conflict", 5));
     assert_eq!(
         client
             .ensure_assigned(&req("10.0.1.100", "a"))
@@ -181,9 +134,7 @@ async fn server_errors_are_retried_but_501_and_4xx_are_not() {
 
 #[tokio::test]
 async fn slow_answers_time_out_per_call_and_per_move() {
-    let stub = start(standard_world(), false).await;
-    let dir = tempfile::tempdir().unwrap();
-    let client = client_with(&stub, &dir, |c| c.max_attempts = 2).await;
+    let (stub, dir, client) = setup(|c| c.max_attempts = 2).await;
     // One slow answer: the retry succeeds.
     stub.fault(Fault::delay("/instances/", Duration::from_millis(800), 1));
     client
@@ -222,12 +173,8 @@ async fn slow_answers_time_out_per_call_and_per_move() {
 
 #[tokio::test]
 async fn connection_refused_is_a_transport_error() {
-    let stub = start(standard_world(), false).await;
-    let dir = tempfile::tempdir().unwrap();
-    let client = client_with(&stub, &dir, |c| {
-        c.iaas_endpoint = Some("http://127.0.0.1:1".into())
-    })
-    .await;
+    let (_stub, _dir, client) =
+        setup(|c| c.iaas_endpoint = Some("http://127.0.0.1:1".into())).await;
     let e = client
         .current_assignment("10.0.1.100".parse().unwrap(), SUBNET_DB)
         .await
@@ -239,15 +186,8 @@ async fn connection_refused_is_a_transport_error() {
 async fn wrong_key_is_an_auth_error_after_one_refresh() {
     let stub = start(standard_world(), false).await;
     let dir = tempfile::tempdir().unwrap();
-    let key_path = dir.path().join("other.pem");
-    std::fs::write(&key_path, SESSION_KEY).unwrap();
-    let client = OciClient::new(config(
-        &stub,
-        key_path,
-        "73:61:a2:21:67:e0:df:be:7e:4b:93:1e:15:98:a5:b7",
-    ))
-    .await
-    .unwrap();
+    let key_path = write_key(&dir, "other.pem", SESSION_KEY);
+    let client = OciClient::new(config(&stub, key_path)).await.unwrap();
     let e = client
         .current_assignment("10.0.1.100".parse().unwrap(), SUBNET_DB)
         .await
@@ -260,9 +200,7 @@ async fn wrong_key_is_an_auth_error_after_one_refresh() {
 
 #[tokio::test]
 async fn one_rate_limiter_is_shared_by_all_clones() {
-    let stub = start(standard_world(), false).await;
-    let dir = tempfile::tempdir().unwrap();
-    let client = client_with(&stub, &dir, |c| {
+    let (_stub, _dir, client) = setup(|c| {
         c.rate_limit_per_sec = 20.0;
         c.burst = 1;
     })

@@ -15,15 +15,15 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use url::Url;
 
+use super::identity_call::{describe, send_with_retries};
 use super::session::{Session, SessionProvider, SessionSource};
 use super::PrincipalKind;
 use crate::config::join;
-use crate::error::{ApiFailure, OciError};
-use crate::http::{failure_from, header, send_once};
+use crate::error::OciError;
+use crate::http::{header, signed_headers};
 use crate::keys::{
     cert_sha256_fingerprint, parse_cert_pem, parse_private_key_pem, pem_body, public_key_base64,
 };
-use crate::retry::{classify, RetryDecision};
 use crate::signer::{format_date, sign_request, HeaderSet};
 
 /// Produces session keys; replaceable in tests (RSA-2048 generation is slow in debug builds).
@@ -100,25 +100,22 @@ pub async fn imds_get(
     path: &str,
     timeout: Duration,
 ) -> Result<Vec<u8>, OciError> {
-    let url = join(imds, path);
-    let mut attempt = 0u32;
-    loop {
-        attempt += 1;
-        let headers = vec![header("authorization", "Bearer Oracle")?];
-        let failure =
-            match send_once(client, Method::GET, url.clone(), headers, None, timeout).await {
-                Ok(r) if r.is_success() => return Ok(r.body),
-                Ok(r) => failure_from(&r),
-                Err(f) => f,
-            };
-        if attempt >= 3 || classify(&failure) == RetryDecision::Fail {
-            return Err(OciError::auth(format!(
+    let resp = send_with_retries(
+        client,
+        Method::GET,
+        &join(imds, path),
+        None,
+        timeout,
+        || Ok(vec![header("authorization", "Bearer Oracle")?]),
+        |failure| {
+            OciError::auth(format!(
                 "instance metadata {path} unavailable: {}",
                 describe(&failure)
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
-    }
+            ))
+        },
+    )
+    .await?;
+    Ok(resp.body)
 }
 
 /// Reads `/opc/v2/instance/`.
@@ -133,26 +130,6 @@ pub async fn fetch_instance_metadata(
         message: e.to_string(),
         opc_request_id: None,
     })
-}
-
-pub(crate) fn describe(f: &ApiFailure) -> String {
-    match f {
-        ApiFailure::Status {
-            status,
-            code,
-            message,
-            opc_request_id,
-            ..
-        } => format!(
-            "HTTP {status} {code} {message}{}",
-            opc_request_id
-                .as_ref()
-                .map(|r| format!(" (opc-request-id {r})"))
-                .unwrap_or_default()
-        ),
-        ApiFailure::Timeout(d) => format!("timed out after {d:?}"),
-        ApiFailure::Transport(m) => m.clone(),
-    }
 }
 
 /// The federation request body (pure).
@@ -208,35 +185,16 @@ impl InstancePrincipalSource {
         }
     }
 
+    /// One identity document from IMDS, as text.
+    async fn imds_text(&self, path: &str) -> Result<String, OciError> {
+        let body = imds_get(&self.imds_http, &self.imds, path, self.timeout).await?;
+        Ok(String::from_utf8_lossy(&body).into_owned())
+    }
+
     async fn exchange(&self) -> Result<Session, OciError> {
-        let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
-        let leaf_pem = text(
-            imds_get(
-                &self.imds_http,
-                &self.imds,
-                "/opc/v2/identity/cert.pem",
-                self.timeout,
-            )
-            .await?,
-        );
-        let leaf_key_pem = text(
-            imds_get(
-                &self.imds_http,
-                &self.imds,
-                "/opc/v2/identity/key.pem",
-                self.timeout,
-            )
-            .await?,
-        );
-        let inter_pem = text(
-            imds_get(
-                &self.imds_http,
-                &self.imds,
-                "/opc/v2/identity/intermediate.pem",
-                self.timeout,
-            )
-            .await?,
-        );
+        let leaf_pem = self.imds_text("/opc/v2/identity/cert.pem").await?;
+        let leaf_key_pem = self.imds_text("/opc/v2/identity/key.pem").await?;
+        let inter_pem = self.imds_text("/opc/v2/identity/intermediate.pem").await?;
         let leaf = parse_cert_pem(&leaf_pem)?;
         let tenancy = leaf.tenancy_id.clone().ok_or_else(|| {
             OciError::auth("the instance identity certificate has no opc-tenant subject attribute")
@@ -248,9 +206,7 @@ impl InstancePrincipalSource {
         let key_id = federation_key_id(&tenancy, &leaf.der);
         let url = join(&self.federation, "/v1/x509");
 
-        let mut attempt = 0u32;
-        let resp = loop {
-            attempt += 1;
+        let sign = || {
             let signed = sign_request(
                 &key_id,
                 &leaf_key,
@@ -260,44 +216,24 @@ impl InstancePrincipalSource {
                 &format_date(SystemTime::now()),
                 HeaderSet::Federation,
             )?;
-            let mut headers = vec![
-                header("date", &signed.date)?,
-                header("authorization", &signed.authorization)?,
-                header("accept", "application/json")?,
-            ];
-            if let Some((len, ctype, sha)) = &signed.body {
-                headers.push(header("content-length", len)?);
-                headers.push(header("content-type", ctype)?);
-                headers.push(header("x-content-sha256", sha)?);
-            }
-            let failure = match send_once(
-                &self.fed_http,
-                Method::POST,
-                url.clone(),
-                headers,
-                Some(body.clone()),
-                self.timeout,
-            )
-            .await
-            {
-                Ok(r) if r.is_success() => break r,
-                Ok(r) => failure_from(&r),
-                Err(f) => f,
-            };
-            if attempt >= 3 || classify(&failure) == RetryDecision::Fail {
-                return Err(OciError::Auth {
-                    message: format!(
-                        "instance principal federation at {url} failed: {}; check that a dynamic group matches this instance and the clock is right",
-                        describe(&failure)
-                    ),
-                    opc_request_id: match &failure {
-                        ApiFailure::Status { opc_request_id, .. } => opc_request_id.clone(),
-                        _ => None,
-                    },
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+            signed_headers(&signed)
         };
+        let resp = send_with_retries(
+            &self.fed_http,
+            Method::POST,
+            &url,
+            Some(&body),
+            self.timeout,
+            sign,
+            |failure| OciError::Auth {
+                message: format!(
+                    "instance principal federation at {url} failed: {}; check that a dynamic group matches this instance and the clock is right",
+                    describe(&failure)
+                ),
+                opc_request_id: failure.opc_request_id().map(str::to_string),
+            },
+        )
+        .await?;
         #[derive(serde::Deserialize)]
         struct TokenBody {
             token: String,

@@ -7,6 +7,7 @@
 //! transport calls [`KeyProvider::invalidate`] so the next attempt refreshes.
 
 pub mod api_key;
+mod identity_call;
 pub mod instance_principal;
 pub mod jwt;
 pub mod session;

@@ -15,13 +15,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 use url::Url;
 
-use super::instance_principal::{describe, new_session_key, KeyGen};
+use super::identity_call::{describe, send_with_retries};
+use super::instance_principal::{new_session_key, KeyGen};
 use super::session::{Session, SessionProvider, SessionSource};
 use super::PrincipalKind;
 use crate::error::{ApiFailure, OciError};
-use crate::http::{failure_from, header, send_once};
+use crate::http::header;
 use crate::keys::public_key_pem;
-use crate::retry::{classify, RetryDecision};
 
 /// Extracts the token from a proxymux answer (pure). Accepts the documented shape (a JSON
 /// string of base64 of `{"token": ...}`), the same without quotes, and plain `{"token": ...}`.
@@ -107,48 +107,38 @@ impl WorkloadIdentitySource {
         let session_key = new_session_key(&self.keygen).await?;
         let body = serde_json::to_vec(&proxymux_body(&public_key_pem(&session_key)?))
             .map_err(|e| OciError::auth(e.to_string()))?;
-        let mut attempt = 0u32;
-        let resp = loop {
-            attempt += 1;
-            let headers = vec![
+        let headers = || {
+            Ok(vec![
                 header("authorization", &format!("Bearer {sa_token}"))?,
                 header("content-type", "application/json")?,
                 header("opc-request-id", &uuid::Uuid::new_v4().simple().to_string())?,
-            ];
-            let failure = match send_once(
-                &self.http,
-                Method::POST,
-                self.endpoint.clone(),
-                headers,
-                Some(body.clone()),
-                self.timeout,
-            )
-            .await
-            {
-                Ok(r) if r.is_success() => break r,
-                Ok(r) => failure_from(&r),
-                Err(f) => f,
-            };
-            if attempt >= 3 || classify(&failure) == RetryDecision::Fail {
-                let hint = match failure.status() {
-                    Some(403) => "; workload identity needs an enhanced OKE cluster",
-                    Some(401) => "; the service-account token was rejected",
-                    _ => "",
-                };
-                return Err(OciError::Auth {
-                    message: format!(
-                        "workload identity token exchange at {} failed: {}{hint}",
-                        self.endpoint,
-                        describe(&failure)
-                    ),
-                    opc_request_id: match &failure {
-                        ApiFailure::Status { opc_request_id, .. } => opc_request_id.clone(),
-                        _ => None,
-                    },
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+            ])
         };
+        let fail = |failure: ApiFailure| {
+            let hint = match failure.status() {
+                Some(403) => "; workload identity needs an enhanced OKE cluster",
+                Some(401) => "; the service-account token was rejected",
+                _ => "",
+            };
+            OciError::Auth {
+                message: format!(
+                    "workload identity token exchange at {} failed: {}{hint}",
+                    self.endpoint,
+                    describe(&failure)
+                ),
+                opc_request_id: failure.opc_request_id().map(str::to_string),
+            }
+        };
+        let resp = send_with_retries(
+            &self.http,
+            Method::POST,
+            &self.endpoint,
+            Some(&body),
+            self.timeout,
+            headers,
+            fail,
+        )
+        .await?;
         let token = parse_proxymux_response(&resp.body)?;
         Session::from_token(&token, session_key)
     }

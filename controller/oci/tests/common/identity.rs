@@ -1,6 +1,5 @@
 //! The stub's identity endpoints: X.509 federation (instance principal) and the OKE proxymux.
 
-use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -9,16 +8,10 @@ use rsa::RsaPublicKey;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::{err, make_jwt, now_secs, ok_json, verify_signature, Sim, LEAF};
+use super::{err, header_str, make_jwt, now_secs, ok_json, verify_signature, Incoming, Sim, LEAF};
 
-pub(super) fn federation(
-    s: &mut Sim,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-    rid: &str,
-) -> Response {
+pub(super) fn federation(s: &mut Sim, req: &Incoming) -> Response {
+    let &Incoming { body, rid, .. } = req;
     use x509_cert::der::{DecodePem, Encode};
     let leaf = x509_cert::Certificate::from_pem(LEAF.as_bytes()).unwrap();
     let spki = leaf
@@ -27,7 +20,7 @@ pub(super) fn federation(
         .to_der()
         .unwrap();
     let leaf_pub = RsaPublicKey::from_public_key_der(&spki).unwrap();
-    let key_id = match verify_signature(s, method, uri, headers, body, Some(&leaf_pub)) {
+    let key_id = match verify_signature(s, req, Some(&leaf_pub)) {
         Ok(k) => k,
         Err(e) => return err(401, "NotAuthenticated", &e, rid),
     };
@@ -59,10 +52,11 @@ pub(super) fn federation(
     ok_json(json!({"token": jwt}), None, rid)
 }
 
-pub(super) fn proxymux(s: &mut Sim, headers: &HeaderMap, body: &[u8], rid: &str) -> Response {
-    if headers.get("authorization").and_then(|v| v.to_str().ok())
-        != Some(&format!("Bearer {}", s.sa_token))
-    {
+pub(super) fn proxymux(s: &mut Sim, req: &Incoming) -> Response {
+    let &Incoming {
+        headers, body, rid, ..
+    } = req;
+    if header_str(headers, "authorization") != Some(&format!("Bearer {}", s.sa_token)) {
         return err(401, "NotAuthenticated", "bad service-account token", rid);
     }
     let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);

@@ -12,10 +12,12 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use pgvip_oci::{AuthConfig, OciConfig};
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -24,6 +26,8 @@ pub const SESSION_KEY: &str = include_str!("../fixtures/session_key_2048.pem");
 pub const LEAF: &str = include_str!("../fixtures/identity_leaf.pem");
 pub const LEAF_KEY: &str = include_str!("../fixtures/identity_leaf_key.pem");
 pub const INTER: &str = include_str!("../fixtures/identity_intermediate.pem");
+/// Fingerprint of [`DOC_KEY`].
+pub const DOC_KEY_FINGERPRINT: &str = "73:61:a2:21:67:e0:df:be:7e:4b:93:1e:15:98:a5:b7";
 pub const API_KEY_ID: &str =
     "ocid1.tenancy.oc1..t/ocid1.user.oc1..u/73:61:a2:21:67:e0:df:be:7e:4b:93:1e:15:98:a5:b7";
 pub const COMPARTMENT: &str = "ocid1.compartment.oc1..c";
@@ -59,6 +63,10 @@ impl Fault {
             delay: None,
             times,
         }
+    }
+    /// `status` with OCI error `code` on the next `times` updates (`PUT`) of a private IP.
+    pub fn put_ip(status: u16, code: &str, times: usize) -> Self {
+        Fault::status(Some(Method::PUT), "/privateIps/", status, code, times)
     }
     pub fn delay(path: &str, delay: Duration, times: usize) -> Self {
         Fault {
@@ -118,6 +126,20 @@ pub struct Sim {
 
 pub type Shared = Arc<Mutex<Sim>>;
 
+/// One request as the stub received it, and the `opc-request-id` its answer carries.
+pub struct Incoming<'a> {
+    pub method: &'a Method,
+    pub uri: &'a Uri,
+    pub headers: &'a HeaderMap,
+    pub body: &'a [u8],
+    pub rid: &'a str,
+}
+
+/// A request header as text.
+pub fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
 mod identity;
 mod tls;
 use identity::{federation, proxymux};
@@ -147,6 +169,48 @@ impl Stub {
     pub fn fault(&self, f: Fault) {
         self.lock().faults.push_back(f);
     }
+    /// The first logged request matching `pred` (panics if there is none).
+    pub fn first_logged(&self, pred: impl Fn(&Logged) -> bool) -> Logged {
+        self.lock().log.iter().find(|l| pred(l)).cloned().unwrap()
+    }
+    /// The last logged request matching `pred` (panics if there is none).
+    pub fn last_logged(&self, pred: impl Fn(&Logged) -> bool) -> Logged {
+        self.lock()
+            .log
+            .iter()
+            .rev()
+            .find(|l| pred(l))
+            .cloned()
+            .unwrap()
+    }
+}
+
+/// An API-key config for the stub's user, signing with `key_path` and presenting
+/// `fingerprint`, with fast backoff and no client-side rate limit to speak of.
+pub fn api_key_config(stub: &Stub, key_path: PathBuf, fingerprint: &str) -> OciConfig {
+    let mut cfg = OciConfig::new(
+        Some("us-phoenix-1".into()),
+        AuthConfig::ApiKey {
+            tenancy: "ocid1.tenancy.oc1..t".into(),
+            user: "ocid1.user.oc1..u".into(),
+            fingerprint: fingerprint.into(),
+            key_path,
+            passphrase_path: None,
+        },
+    );
+    cfg.iaas_endpoint = Some(stub.url.clone());
+    cfg.extra_ca_pem = stub.ca_pem.clone().map(String::into_bytes);
+    cfg.backoff_base = Duration::from_millis(10);
+    cfg.rate_limit_per_sec = 1000.0;
+    cfg.burst = 1000;
+    cfg
+}
+
+/// Writes `pem` to `name` in `dir`, returning its path.
+pub fn write_key(dir: &tempfile::TempDir, name: &str, pem: &str) -> PathBuf {
+    let path = dir.path().join(name);
+    std::fs::write(&path, pem).unwrap();
+    path
 }
 
 /// Two nodes: node-a (VNICs a-nodes in SUBNET_NODES and a-db in SUBNET_DB), node-b (b-db).
@@ -167,34 +231,26 @@ pub fn standard_world() -> Sim {
         .insert("ocid1.vnic.a-nodes".into(), SUBNET_NODES.into());
     s.vnics.insert("ocid1.vnic.a-db".into(), SUBNET_DB.into());
     s.vnics.insert("ocid1.vnic.b-db".into(), SUBNET_DB.into());
-    s.attachments.push((
-        "att-a0".into(),
-        "ocid1.instance.oc1.phx.a".into(),
-        Some("ocid1.vnic.a-nodes".into()),
-        Some(SUBNET_NODES.into()),
-        "ATTACHED".into(),
-    ));
-    s.attachments.push((
-        "att-a1".into(),
-        "ocid1.instance.oc1.phx.a".into(),
-        Some("ocid1.vnic.a-db".into()),
-        None,
-        "ATTACHED".into(),
-    ));
-    s.attachments.push((
-        "att-b1".into(),
-        "ocid1.instance.oc1.phx.b".into(),
-        Some("ocid1.vnic.b-db".into()),
-        Some(SUBNET_DB.into()),
-        "ATTACHED".into(),
-    ));
-    s.attachments.push((
-        "att-b2".into(),
-        "ocid1.instance.oc1.phx.b".into(),
-        None,
-        None,
-        "ATTACHING".into(),
-    ));
+    for (id, node, vnic, hint, state) in [
+        (
+            "att-a0",
+            "a",
+            Some("a-nodes"),
+            Some(SUBNET_NODES),
+            "ATTACHED",
+        ),
+        ("att-a1", "a", Some("a-db"), None, "ATTACHED"),
+        ("att-b1", "b", Some("b-db"), Some(SUBNET_DB), "ATTACHED"),
+        ("att-b2", "b", None, None, "ATTACHING"),
+    ] {
+        s.attachments.push((
+            id.into(),
+            format!("ocid1.instance.oc1.phx.{node}"),
+            vnic.map(|v| format!("ocid1.vnic.{v}")),
+            hint.map(str::to_string),
+            state.into(),
+        ));
+    }
     // Primary IPs of the DB-subnet VNICs.
     for (id, vnic, ip) in [
         (
@@ -340,7 +396,16 @@ async fn handle(
                 }
                 r
             }
-            None => route(&mut s, &method, &uri, &headers, &body, &rid),
+            None => {
+                let req = Incoming {
+                    method: &method,
+                    uri: &uri,
+                    headers: &headers,
+                    body: &body,
+                    rid: &rid,
+                };
+                route(&mut s, &req)
+            }
         };
         s.log.push(Logged {
             method: method.clone(),
@@ -365,19 +430,19 @@ fn ip_json(o: &IpObj) -> Value {
            "compartmentId": COMPARTMENT, "displayName": "x", "timeCreated": "2024-01-01T00:00:00.000Z", "lifecycleState": "AVAILABLE"})
 }
 
-fn route(
-    s: &mut Sim,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-    rid: &str,
-) -> Response {
+fn route(s: &mut Sim, req: &Incoming) -> Response {
+    let &Incoming {
+        method,
+        uri,
+        headers,
+        body,
+        rid,
+    } = req;
     let path = uri.path().to_string();
     let seg: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     // IMDS.
     if seg.first() == Some(&"opc") {
-        if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer Oracle") {
+        if header_str(headers, "authorization") != Some("Bearer Oracle") {
             return err(401, "NotAuthenticated", "IMDS v2 needs Bearer Oracle", rid);
         }
         return match path.as_str() {
@@ -390,12 +455,12 @@ fn route(
         };
     }
     if path == "/v1/x509" && *method == Method::POST {
-        return federation(s, method, uri, headers, body, rid);
+        return federation(s, req);
     }
     if path == "/resourcePrincipalSessionTokens" && *method == Method::POST {
-        return proxymux(s, headers, body, rid);
+        return proxymux(s, req);
     }
-    if let Err(e) = verify_signature(s, method, uri, headers, body, None) {
+    if let Err(e) = verify_signature(s, req, None) {
         return err(401, "NotAuthenticated", &e, rid);
     }
     let q = query(uri);
@@ -457,7 +522,7 @@ fn route(
             let Some(o) = s.ips.get_mut(*id) else {
                 return err(404, "NotAuthorizedOrNotFound", "ip not found", rid);
             };
-            if let Some(m) = headers.get("if-match").and_then(|v| v.to_str().ok()) {
+            if let Some(m) = header_str(headers, "if-match") {
                 if m != format!("etag-{}", o.etag) {
                     return err(412, "NoEtagMatch", "etag mismatch", rid);
                 }
@@ -470,11 +535,7 @@ fn route(
             ok_json(ip_json(o), Some(o.etag), rid)
         }
         (Method::POST, ["20160918", coll]) if *coll == "privateIps" || *coll == "ipv6" => {
-            let Some(token) = headers
-                .get("opc-retry-token")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-            else {
+            let Some(token) = header_str(headers, "opc-retry-token").map(str::to_string) else {
                 return err(
                     400,
                     "InvalidParameter",

@@ -1,6 +1,6 @@
 //! Independent check of an OCI request signature, rebuilt from the request as received.
 
-use axum::http::{HeaderMap, Method, Uri};
+use axum::http::Method;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use rsa::{Pkcs1v15Sign, RsaPublicKey};
@@ -8,21 +8,22 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
-use super::Sim;
+use super::{header_str, Incoming, Sim};
 
 /// Verifies an OCI signature from the request as received.
 pub fn verify_signature(
     sim: &Sim,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
+    req: &Incoming,
     federation_key: Option<&RsaPublicKey>,
 ) -> Result<String, String> {
-    let auth = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .ok_or("no authorization")?;
+    let &Incoming {
+        method,
+        uri,
+        headers,
+        body,
+        ..
+    } = req;
+    let auth = header_str(headers, "authorization").ok_or("no authorization")?;
     let rest = auth
         .strip_prefix("Signature ")
         .ok_or("not a Signature scheme")?;
@@ -57,25 +58,16 @@ pub fn verify_signature(
                 return Err(format!("{required} not signed"));
             }
         }
-        let sha = headers
-            .get("x-content-sha256")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
+        let sha = header_str(headers, "x-content-sha256").unwrap_or("");
         if sha != B64.encode(Sha256::digest(body)) {
             return Err("x-content-sha256 does not match the body".into());
         }
-        let len = headers
-            .get("content-length")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
+        let len = header_str(headers, "content-length").unwrap_or("");
         if len != body.len().to_string() {
             return Err("content-length does not match the body".into());
         }
     }
-    let date = headers
-        .get("date")
-        .and_then(|v| v.to_str().ok())
-        .ok_or("no date")?;
+    let date = header_str(headers, "date").ok_or("no date")?;
     let t = httpdate::parse_http_date(date).map_err(|_| "bad date")?;
     let skew = SystemTime::now()
         .duration_since(t)
@@ -92,9 +84,7 @@ pub fn verify_signature(
                 uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
             )
         } else {
-            headers
-                .get(*n)
-                .and_then(|v| v.to_str().ok())
+            header_str(headers, n)
                 .ok_or(format!("signed header {n} missing"))?
                 .to_string()
         };

@@ -60,7 +60,7 @@ async fn instance_principal_federates_and_refreshes_before_expiry() {
     cfg.region = None; // read from IMDS
     let client = OciClient::new(cfg).await.unwrap();
     let a = client.ensure_assigned(&to(VIP, I2)).await.unwrap();
-    assert_eq!(env.holder(VIP).as_deref(), Some(VNIC2));
+    env.assert_on(VIP, VNIC2);
     assert_eq!(a.vnic_id, VNIC2);
     assert_eq!(last_principal(&env).as_deref(), Some(I1));
     let fed = env.calls(Operation::X509Federation);
@@ -78,7 +78,7 @@ async fn instance_principal_federates_and_refreshes_before_expiry() {
     // Past refresh_at (but before expiry): exactly one new exchange, before the API call.
     tokio::time::sleep(Duration::from_millis(2600)).await;
     client.ensure_assigned(&to(VIP, I2)).await.unwrap();
-    assert_eq!(env.holder(VIP).as_deref(), Some(VNIC2));
+    env.assert_on(VIP, VNIC2);
     assert_eq!(env.calls(Operation::X509Federation).len(), 2);
     assert!(env.core_calls().iter().all(|r| r.status != 401));
 
@@ -88,7 +88,7 @@ async fn instance_principal_federates_and_refreshes_before_expiry() {
     assert_eq!(e.category(), "auth", "{e}");
     env.sim.faults().set_auth_outage(false);
     client.ensure_assigned(&to(VIP, I1)).await.unwrap();
-    assert_eq!(env.holder(VIP).as_deref(), Some(VNIC1));
+    env.assert_on(VIP, VNIC1);
 }
 
 #[tokio::test]
@@ -106,7 +106,7 @@ async fn instance_principal_without_grants_is_a_permission_error() {
     assert!(text.contains("dynamic-group"), "{text}");
     assert!(text.contains("use private-ips"), "{text}");
     assert!(text.contains(COMPARTMENT), "{text}");
-    assert_eq!(env.holder(VIP).as_deref(), Some(VNIC1));
+    env.assert_on(VIP, VNIC1);
 }
 
 #[tokio::test]
@@ -118,7 +118,7 @@ async fn workload_identity_rereads_the_token_and_trusts_only_the_given_ca() {
         .await
         .unwrap();
     client.ensure_assigned(&to(VIP, I2)).await.unwrap();
-    assert_eq!(env.holder(VIP).as_deref(), Some(VNIC2));
+    env.assert_on(VIP, VNIC2);
     assert_eq!(last_principal(&env).as_deref(), Some(WORKLOAD));
     assert_eq!(env.calls(Operation::OkeWorkloadToken).len(), 1);
 
@@ -126,7 +126,7 @@ async fn workload_identity_rereads_the_token_and_trusts_only_the_given_ca() {
     std::fs::write(&token_path, SA_TOKEN_ROTATED).unwrap();
     tokio::time::sleep(Duration::from_millis(2600)).await;
     client.ensure_assigned(&to(VIP, I1)).await.unwrap();
-    assert_eq!(env.holder(VIP).as_deref(), Some(VNIC1));
+    env.assert_on(VIP, VNIC1);
     let exchanges = env.calls(Operation::OkeWorkloadToken);
     assert_eq!(exchanges.len(), 2);
     assert_eq!(exchanges[1].principal.as_deref(), Some(WORKLOAD_ROTATED));
@@ -145,28 +145,14 @@ async fn workload_identity_rereads_the_token_and_trusts_only_the_given_ca() {
     let last = env.calls(Operation::OkeWorkloadToken).pop().unwrap();
     assert_eq!((last.status, last.principal), (401, None));
     assert_eq!(env.core_calls().len(), before);
-    assert_eq!(env.holder(VIP).as_deref(), Some(VNIC1));
+    env.assert_on(VIP, VNIC1);
 
     // A proxymux whose certificate another CA signed is refused before any token is sent.
     let other = start(|_| {}).await;
     let token_path = env.write("sa-token-2", SA_TOKEN);
-    let mut cfg = env.config(env.workload_identity(token_path, env.sim.urls().ca_path.clone()));
-    cfg.auth = match cfg.auth {
-        pgvip_oci::AuthConfig::WorkloadIdentity {
-            token_path,
-            ca_path,
-            ..
-        } => pgvip_oci::AuthConfig::WorkloadIdentity {
-            token_path,
-            ca_path,
-            endpoint: Some(format!(
-                "{}/resourcePrincipalSessionTokens",
-                other.sim.proxymux_url()
-            )),
-        },
-        a => a,
-    };
-    let client = OciClient::new(cfg).await.unwrap();
+    // The other simulator's proxymux, but only this simulator's CA trusted.
+    let auth = other.workload_identity(token_path, env.sim.urls().ca_path.clone());
+    let client = OciClient::new(env.config(auth)).await.unwrap();
     let e = client.ensure_assigned(&to(VIP, I1)).await.unwrap_err();
     assert_eq!(e.category(), "auth", "{e}");
     assert!(other.calls(Operation::OkeWorkloadToken).is_empty());

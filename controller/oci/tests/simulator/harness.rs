@@ -12,9 +12,9 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use pgvip_oci::{AuthConfig, MoveRequest, OciClient, OciConfig};
+use pgvip_oci::{AuthConfig, MoveRequest, OciClient, OciConfig, OciError};
 use pgvip_ocisim::inventory::{ApiUser, Instance, Permissions, SecondaryIp, Vnic, WorkloadToken};
-use pgvip_ocisim::{CallRecord, Inventory, Operation, Sim, SimConfig, SimHandle};
+use pgvip_ocisim::{CallRecord, Failure, Inventory, Operation, Sim, SimConfig, SimHandle};
 
 /// The OCI documentation's sample key (PKCS#1), and the same key as PKCS#8 and encrypted PKCS#8.
 pub const KEY_PKCS1: &str = include_str!("../fixtures/oci_doc_key.pem");
@@ -147,6 +147,13 @@ pub async fn start(f: impl FnOnce(&mut SimConfig)) -> Env {
     Env { sim, dir }
 }
 
+/// The simulator as [`inventory`] describes it, and a client for API user `user`.
+pub async fn start_as(user: &str) -> (Env, OciClient) {
+    let env = start(|_| {}).await;
+    let client = env.user_client(user).await;
+    (env, client)
+}
+
 impl Env {
     /// A config pointed at the simulator's Core Services, trusting its CA, with fast retries.
     pub fn config(&self, auth: AuthConfig) -> OciConfig {
@@ -175,11 +182,14 @@ impl Env {
         }
     }
 
+    /// A config for API user `user` (PKCS#1 key), as [`Env::config`] sets it up.
+    pub fn user_config(&self, user: &str) -> OciConfig {
+        self.config(self.api_key(user, KEY_PKCS1, None))
+    }
+
     /// A client for API user `user` (PKCS#1 key).
     pub async fn user_client(&self, user: &str) -> OciClient {
-        OciClient::new(self.config(self.api_key(user, KEY_PKCS1, None)))
-            .await
-            .unwrap()
+        OciClient::new(self.user_config(user)).await.unwrap()
     }
 
     /// Instance-principal auth of `instance` through the simulator's IMDS and federation.
@@ -236,6 +246,39 @@ impl Env {
     /// The VNIC holding `ip` according to the simulator's control plane.
     pub fn holder(&self, ip: &str) -> Option<String> {
         self.sim.assignment(ip.parse().unwrap())
+    }
+
+    /// Asserts that the simulator's control plane has `ip` on `vnic`.
+    #[track_caller]
+    pub fn assert_on(&self, ip: &str, vnic: &str) {
+        assert_eq!(self.holder(ip).as_deref(), Some(vnic), "holder of {ip}");
+    }
+
+    /// Makes the simulator answer the next `times` calls of `op` with `failure`.
+    pub fn fail_next(&self, op: Operation, times: u32, failure: Failure) {
+        self.sim.faults().fail_next(Some(op), times, failure);
+    }
+}
+
+/// The error a move of `ip` onto `instance` fails with; panics if it succeeds.
+pub async fn move_err(client: &OciClient, ip: &str, instance: &str) -> OciError {
+    match client.ensure_assigned(&to(ip, instance)).await {
+        Ok(a) => panic!("moving {ip} to {instance} succeeded: {a:?}"),
+        Err(e) => e,
+    }
+}
+
+/// The `(operation, resource, policy)` of a [`OciError::Permission`]; panics on any other error.
+#[track_caller]
+pub fn permission(e: &OciError) -> (&'static str, &str, &str) {
+    match e {
+        OciError::Permission {
+            operation,
+            resource,
+            policy,
+            ..
+        } => (operation, resource, policy),
+        other => panic!("not a permission error: {other:?}"),
     }
 }
 

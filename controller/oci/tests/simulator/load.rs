@@ -6,13 +6,18 @@
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
-use pgvip_oci::{MoveRequest, OciClient};
+use pgvip_oci::{MoveRequest, OciClient, OciConfig};
 use pgvip_ocisim::{CallRecord, RateLimit};
 
 use crate::harness::*;
 
 const NODES: usize = 8;
 const IPS: usize = 100;
+/// The simulator's per-tenancy rate limit.
+const SIM_LIMIT: RateLimit = RateLimit {
+    per_second: 150.0,
+    burst: 20,
+};
 
 /// The largest number of calls that arrived within any window of `window_ms`.
 fn max_in_window(calls: &[CallRecord], window_ms: u64) -> usize {
@@ -49,29 +54,36 @@ async fn move_all(client: &OciClient, nodes: &[(String, String)]) -> Vec<Result<
     .await
 }
 
+/// The simulator with NODES more instances holding IPS addresses between them, limiting the
+/// tenancy to [`SIM_LIMIT`]; returns it with the nodes' (instance, VNIC) OCIDs and a client of
+/// [`USER`] whose config `tweak` adjusts.
+async fn load_env(tweak: impl FnOnce(&mut OciConfig)) -> (Env, Vec<(String, String)>, OciClient) {
+    let mut nodes = Vec::new();
+    let env = start(|c| {
+        nodes = add_load_world(&mut c.inventory, NODES, IPS);
+        c.rate_limit = Some(SIM_LIMIT);
+    })
+    .await;
+    let mut cfg = env.user_config(USER);
+    tweak(&mut cfg);
+    let client = OciClient::new(cfg).await.unwrap();
+    (env, nodes, client)
+}
+
 fn throttled(env: &Env) -> usize {
     env.core_calls().iter().filter(|r| r.status == 429).count()
 }
 
 #[tokio::test]
 async fn concurrent_moves_stay_under_the_tenancy_rate_limit() {
-    let sim_limit = RateLimit {
-        per_second: 150.0,
-        burst: 20,
-    };
-    let mut nodes = Vec::new();
-    let env = start(|c| {
-        nodes = add_load_world(&mut c.inventory, NODES, IPS);
-        c.rate_limit = Some(sim_limit);
-    })
-    .await;
-    let mut cfg = env.config(env.api_key(USER, KEY_PKCS1, None));
     // Half the simulator's rate: the limiter bounds departures, and on a loaded two-core
     // machine arrivals bunch; a client configured right at the limit saw a 429 in CI.
-    cfg.rate_limit_per_sec = 75.0;
-    cfg.burst = 5;
-    cfg.move_deadline = Duration::from_secs(60);
-    let client = OciClient::new(cfg).await.unwrap();
+    let (env, nodes, client) = load_env(|cfg| {
+        cfg.rate_limit_per_sec = 75.0;
+        cfg.burst = 5;
+        cfg.move_deadline = Duration::from_secs(60);
+    })
+    .await;
 
     let started = Instant::now();
     let results = move_all(&client, &nodes).await;
@@ -100,35 +112,27 @@ async fn concurrent_moves_stay_under_the_tenancy_rate_limit() {
     // than the simulator's burst plus one second of its rate. (The client's own bound is
     // 5 + 75; arrivals can bunch a little more than departures on a busy runtime.)
     let peak = max_in_window(&calls, 1000);
-    let sim_bound = f64::from(sim_limit.burst) + sim_limit.per_second;
+    let sim_bound = f64::from(SIM_LIMIT.burst) + SIM_LIMIT.per_second;
     assert!(peak as f64 <= sim_bound, "peak {peak} calls in one second");
     let overall = calls.len() as f64 / elapsed.as_secs_f64();
     eprintln!(
         "{IPS} concurrent moves: {} calls in {elapsed:?} ({overall:.0}/s), peak {peak} in 1 s, 0 throttled",
         calls.len()
     );
-    assert!(overall <= sim_limit.per_second, "{overall}/s");
+    assert!(overall <= SIM_LIMIT.per_second, "{overall}/s");
 }
 
 #[tokio::test]
 async fn without_the_client_limit_the_simulator_throttles() {
     // Control for the test above: the same burst with a client limit far above the
     // simulator's, so the 429 count it asserts to be zero is really observable.
-    let mut nodes = Vec::new();
-    let env = start(|c| {
-        nodes = add_load_world(&mut c.inventory, NODES, IPS);
-        c.rate_limit = Some(RateLimit {
-            per_second: 150.0,
-            burst: 20,
-        });
+    let (env, nodes, client) = load_env(|cfg| {
+        cfg.rate_limit_per_sec = 100_000.0;
+        cfg.burst = 100_000;
+        cfg.max_in_flight = 1000;
+        cfg.max_attempts = 8;
     })
     .await;
-    let mut cfg = env.config(env.api_key(USER, KEY_PKCS1, None));
-    cfg.rate_limit_per_sec = 100_000.0;
-    cfg.burst = 100_000;
-    cfg.max_in_flight = 1000;
-    cfg.max_attempts = 8;
-    let client = OciClient::new(cfg).await.unwrap();
     let _ = move_all(&client, &nodes).await;
     assert!(throttled(&env) > 0);
 }

@@ -4,47 +4,40 @@
 
 use std::time::Duration;
 
-use pgvip_oci::{OciClient, OciError};
+use pgvip_oci::OciClient;
 use pgvip_ocisim::Operation;
 
 use crate::harness::*;
 
 #[tokio::test]
 async fn granted_principal_passes_without_moving_anything() {
-    let env = start(|_| {}).await;
-    let client = env.user_client(USER).await;
+    let (env, client) = start_as(USER).await;
     let generation = env.sim.fabric_status().generation;
     client.check_update_permission(VIP_ID).await.unwrap();
     client.check_update_permission(VIP6_ID).await.unwrap();
     let upd = env.calls(Operation::UpdatePrivateIp);
     assert_eq!((upd.len(), upd[0].status), (1, 200));
     assert_eq!(env.calls(Operation::UpdateIpv6)[0].status, 200);
-    assert_eq!(env.holder(VIP).as_deref(), Some(VNIC1));
-    assert_eq!(env.holder(VIP6).as_deref(), Some(VNIC1));
+    env.assert_on(VIP, VNIC1);
+    env.assert_on(VIP6, VNIC1);
     // No assignment change reached the fabric.
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(env.sim.fabric_status().generation, generation);
     // And a real move afterwards still works (the etag was not disturbed).
     client.ensure_assigned(&to(VIP, I2)).await.unwrap();
-    assert_eq!(env.holder(VIP).as_deref(), Some(VNIC2));
+    env.assert_on(VIP, VNIC2);
 }
 
 #[tokio::test]
 async fn principal_without_the_grant_gets_the_statement_to_add() {
-    let env = start(|_| {}).await;
-    let client = env.user_client(USER_READ_ONLY).await;
+    let (env, client) = start_as(USER_READ_ONLY).await;
     for (id, op, resource) in [
         (VIP_ID, "UpdatePrivateIp", "use private-ips"),
         (VIP6_ID, "UpdateIpv6", "use ipv6s"),
     ] {
         let e = client.check_update_permission(id).await.unwrap_err();
-        let OciError::Permission {
-            operation, policy, ..
-        } = &e
-        else {
-            panic!("{e:?}")
-        };
-        assert_eq!(*operation, op);
+        let (operation, _, policy) = permission(&e);
+        assert_eq!(operation, op);
         assert!(
             policy.contains(&format!(
                 "Allow group <your-group> to {resource} in compartment id {COMPARTMENT}"
@@ -54,7 +47,7 @@ async fn principal_without_the_grant_gets_the_statement_to_add() {
         assert!(policy.contains("use vnics"), "{policy}");
         assert!(!e.is_transient());
     }
-    assert_eq!(env.holder(VIP).as_deref(), Some(VNIC1));
+    env.assert_on(VIP, VNIC1);
 
     // A principal that cannot even read it: reported as not found / not visible.
     let client = env.user_client(USER_NO_GRANTS).await;
@@ -100,7 +93,7 @@ async fn a_concurrent_move_wins_and_the_check_reports_a_conflict() {
     assert!(e.is_transient());
     moving.await.unwrap().unwrap();
     // The failover stands: the check did not put the address back.
-    assert_eq!(env.holder(VIP).as_deref(), Some(VNIC2));
+    env.assert_on(VIP, VNIC2);
     let upd = env.calls(Operation::UpdatePrivateIp);
     let by = |p: &str| {
         upd.iter()

@@ -10,9 +10,16 @@ use pgvip_ocisim::{Failure, Operation};
 use crate::harness::*;
 
 async fn client(env: &Env, f: impl FnOnce(&mut pgvip_oci::OciConfig)) -> OciClient {
-    let mut cfg = env.config(env.api_key(USER, KEY_PKCS1, None));
+    let mut cfg = env.user_config(USER);
     f(&mut cfg);
     OciClient::new(cfg).await.unwrap()
+}
+
+/// A 429, with `Retry-After` when `retry_after_seconds` is set.
+fn throttle(retry_after_seconds: Option<u64>) -> Failure {
+    Failure::Throttle {
+        retry_after_seconds,
+    }
 }
 
 fn statuses(env: &Env, op: Operation) -> Vec<u16> {
@@ -21,18 +28,11 @@ fn statuses(env: &Env, op: Operation) -> Vec<u16> {
 
 #[tokio::test]
 async fn throttling_honours_retry_after() {
-    let env = start(|_| {}).await;
-    let client = client(&env, |_| {}).await;
-    env.sim.faults().fail_next(
-        Some(Operation::UpdatePrivateIp),
-        1,
-        Failure::Throttle {
-            retry_after_seconds: Some(1),
-        },
-    );
+    let (env, client) = start_as(USER).await;
+    env.fail_next(Operation::UpdatePrivateIp, 1, throttle(Some(1)));
     let a = client.ensure_assigned(&to(VIP, I2)).await.unwrap();
     assert!(a.changed);
-    assert_eq!(env.holder(VIP).as_deref(), Some(VNIC2));
+    env.assert_on(VIP, VNIC2);
     let upd = env.calls(Operation::UpdatePrivateIp);
     assert_eq!(statuses(&env, Operation::UpdatePrivateIp), [429, 200]);
     // The backoff cap is 200 ms here; Retry-After: 1 must win.
@@ -40,15 +40,9 @@ async fn throttling_honours_retry_after() {
     assert!(gap >= 990, "retried after {gap} ms");
 
     // Without Retry-After: jittered backoff, still converging.
-    env.sim.faults().fail_next(
-        Some(Operation::ListPrivateIps),
-        2,
-        Failure::Throttle {
-            retry_after_seconds: None,
-        },
-    );
+    env.fail_next(Operation::ListPrivateIps, 2, throttle(None));
     client.ensure_assigned(&to(VIP, I1)).await.unwrap();
-    assert_eq!(env.holder(VIP).as_deref(), Some(VNIC1));
+    env.assert_on(VIP, VNIC1);
     assert_eq!(
         statuses(&env, Operation::ListPrivateIps)[1..],
         [429, 429, 200]
@@ -59,13 +53,7 @@ async fn throttling_honours_retry_after() {
 async fn persistent_throttling_gives_up_after_max_attempts() {
     let env = start(|_| {}).await;
     let client = client(&env, |c| c.max_attempts = 3).await;
-    env.sim.faults().fail_next(
-        Some(Operation::GetInstance),
-        10,
-        Failure::Throttle {
-            retry_after_seconds: None,
-        },
-    );
+    env.fail_next(Operation::GetInstance, 10, throttle(None));
     let e = client.ensure_assigned(&to(VIP, I2)).await.unwrap_err();
     assert!(
         matches!(
@@ -79,31 +67,25 @@ async fn persistent_throttling_gives_up_after_max_attempts() {
     );
     assert!(e.is_transient());
     assert_eq!(statuses(&env, Operation::GetInstance), [429, 429, 429]);
-    assert_eq!(env.holder(VIP).as_deref(), Some(VNIC1));
+    env.assert_on(VIP, VNIC1);
 }
 
 #[tokio::test]
 async fn server_errors_are_retried_and_create_stays_idempotent() {
-    let env = start(|_| {}).await;
-    let client = client(&env, |_| {}).await;
-    let faults = env.sim.faults();
-    faults.fail_next(
-        Some(Operation::GetPrivateIp),
-        2,
-        Failure::Status { status: 503 },
-    );
-    faults.fail_next(
-        Some(Operation::CreatePrivateIp),
+    let (env, client) = start_as(USER).await;
+    env.fail_next(Operation::GetPrivateIp, 2, Failure::Status { status: 503 });
+    env.fail_next(
+        Operation::CreatePrivateIp,
         1,
         Failure::Status { status: 500 },
     );
-    faults.fail_next(Some(Operation::CreatePrivateIp), 1, Failure::Drop);
+    env.fail_next(Operation::CreatePrivateIp, 1, Failure::Drop);
     client.ensure_assigned(&to(VIP, I2)).await.unwrap();
     assert_eq!(
         statuses(&env, Operation::GetPrivateIp),
         [503, 503, 200, 200]
     );
-    assert_eq!(env.holder(VIP).as_deref(), Some(VNIC2));
+    env.assert_on(VIP, VNIC2);
 
     let a = client
         .ensure_assigned(&to("10.0.10.201", I1))
@@ -111,36 +93,31 @@ async fn server_errors_are_retried_and_create_stays_idempotent() {
         .unwrap();
     assert!(a.created);
     assert_eq!(statuses(&env, Operation::CreatePrivateIp), [500, 0, 200]);
-    assert_eq!(env.holder("10.0.10.201").as_deref(), Some(VNIC1));
+    env.assert_on("10.0.10.201", VNIC1);
 }
 
 #[tokio::test]
 async fn not_implemented_is_not_retried() {
-    let env = start(|_| {}).await;
-    let client = client(&env, |_| {}).await;
-    env.sim.faults().fail_next(
-        Some(Operation::UpdatePrivateIp),
+    let (env, client) = start_as(USER).await;
+    env.fail_next(
+        Operation::UpdatePrivateIp,
         1,
         Failure::Status { status: 501 },
     );
     let e = client.ensure_assigned(&to(VIP, I2)).await.unwrap_err();
     assert!(matches!(e, OciError::Server { status: 501, .. }), "{e:?}");
     assert_eq!(statuses(&env, Operation::UpdatePrivateIp), [501]);
-    assert_eq!(env.holder(VIP).as_deref(), Some(VNIC1));
+    env.assert_on(VIP, VNIC1);
 }
 
 #[tokio::test]
 async fn held_connections_time_out_and_are_retried() {
     let env = start(|_| {}).await;
     let client = client(&env, |c| c.call_timeout = Duration::from_millis(400)).await;
-    env.sim
-        .faults()
-        .fail_next(Some(Operation::ListPrivateIps), 1, Failure::Timeout);
-    env.sim
-        .faults()
-        .fail_next(Some(Operation::GetInstance), 1, Failure::Drop);
+    env.fail_next(Operation::ListPrivateIps, 1, Failure::Timeout);
+    env.fail_next(Operation::GetInstance, 1, Failure::Drop);
     client.ensure_assigned(&to(VIP, I2)).await.unwrap();
-    assert_eq!(env.holder(VIP).as_deref(), Some(VNIC2));
+    env.assert_on(VIP, VNIC2);
     let list = env.calls(Operation::ListPrivateIps);
     assert_eq!(
         list.iter()
@@ -152,12 +129,10 @@ async fn held_connections_time_out_and_are_retried() {
 
     // A budget shorter than the held call: the whole move reports a timeout.
     let client = client_with_deadline(&env).await;
-    env.sim
-        .faults()
-        .fail_next(Some(Operation::ListPrivateIps), 5, Failure::Timeout);
+    env.fail_next(Operation::ListPrivateIps, 5, Failure::Timeout);
     let e = client.ensure_assigned(&to(VIP, I1)).await.unwrap_err();
     assert_eq!(e.category(), "timeout", "{e}");
-    assert_eq!(env.holder(VIP).as_deref(), Some(VNIC2));
+    env.assert_on(VIP, VNIC2);
 }
 
 async fn client_with_deadline(env: &Env) -> OciClient {
