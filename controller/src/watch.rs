@@ -58,29 +58,24 @@ pub fn config_object_name(scope: &str) -> String {
     format!("{scope}-config")
 }
 
-/// The member-pod selector of a spec: `patroni.podSelector`, else Patroni's default
-/// `cluster-name=<scope>`, or the label source's `matchLabels`.
-pub fn member_selector(
-    spec: &PostgresVipSpec,
-) -> Option<std::collections::BTreeMap<String, String>> {
-    match (&spec.patroni, &spec.labels) {
-        (_, Some(l)) => Some(l.match_labels.clone()),
-        (Some(p), None) => Some(
-            p.pod_selector
-                .clone()
-                .unwrap_or_else(|| [("cluster-name".to_string(), p.scope.clone())].into()),
-        ),
-        (None, None) => None,
-    }
-}
-
-/// True when `labels` satisfy the spec's member selector.
+/// True when `labels` satisfy the spec's member selector: `patroni.podSelector`, else
+/// Patroni's default `cluster-name=<scope>`, or the label source's `matchLabels`. Called for
+/// every pod on every pass, so it allocates nothing.
 pub fn pod_selected(
     spec: &PostgresVipSpec,
     labels: &std::collections::BTreeMap<String, String>,
 ) -> bool {
-    member_selector(spec)
-        .is_some_and(|sel| !sel.is_empty() && sel.iter().all(|(k, v)| labels.get(k) == Some(v)))
+    let all = |sel: &std::collections::BTreeMap<String, String>| {
+        !sel.is_empty() && sel.iter().all(|(k, v)| labels.get(k) == Some(v))
+    };
+    match (&spec.patroni, &spec.labels) {
+        (_, Some(l)) => all(&l.match_labels),
+        (Some(p), None) => match &p.pod_selector {
+            Some(sel) => all(sel),
+            None => labels.get("cluster-name") == Some(&p.scope),
+        },
+        (None, None) => false,
+    }
 }
 
 /// PostgresVips in `namespace` whose Patroni lock or config object is `name` (of the given kind).
@@ -292,6 +287,36 @@ mod tests {
         );
         assert!(vips_for_patroni_object(&vs, "db", "users-leader", false).is_empty());
         assert!(vips_for_patroni_object(&vs, "db", "orders", true).is_empty());
+    }
+
+    #[test]
+    fn member_selection_follows_the_spec() {
+        let labels = |kv: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
+            kv.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let default = vip("db", "a", "orders", false).spec.clone();
+        let mut custom = default.clone();
+        if let Some(p) = custom.patroni.as_mut() {
+            p.pod_selector = Some(labels(&[("app", "pg"), ("team", "x")]));
+        }
+        let mut empty = default.clone();
+        if let Some(p) = empty.patroni.as_mut() {
+            p.pod_selector = Some(labels(&[]));
+        }
+        let orders = labels(&[("cluster-name", "orders"), ("app", "pg")]);
+        let team = labels(&[("app", "pg"), ("team", "x"), ("extra", "y")]);
+        let cases = [
+            (&default, &orders, true),
+            (&default, &team, false),
+            (&custom, &team, true),
+            (&custom, &orders, false),
+            (&empty, &orders, false), // an empty selector selects nothing
+        ];
+        for (i, (spec, l, want)) in cases.into_iter().enumerate() {
+            assert_eq!(pod_selected(spec, l), want, "case {i}");
+        }
     }
 
     #[test]
