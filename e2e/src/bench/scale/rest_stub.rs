@@ -3,8 +3,9 @@
 //! `GET /primary` and `GET /replica` the way Patroni does, from a shared role table the bench
 //! flips during the leader-change storm.
 //!
-//! Data flow: bench → [`Roles::set`] → accept loops read the table per request → HTTP/1.1
-//! answer (keep-alive, as the controller's pooled client expects). [`answer`] is pure.
+//! Data flow: bench → [`Roles::set`] → accept loops read the table per request → one HTTP/1.0
+//! answer without a length, then the connection is closed: what Patroni's REST server (Python's
+//! `BaseHTTPRequestHandler`, which keeps its default `HTTP/1.0`) does. [`answer`] is pure.
 
 use std::{
     collections::HashMap,
@@ -106,40 +107,35 @@ pub async fn serve(roles: &Roles, ips: &[Ipv4Addr], port: u16) -> Result<Vec<Joi
     Ok(tasks)
 }
 
-/// Serves requests on one connection until the peer closes it.
+/// Answers the one request on a connection, then closes it.
 async fn handle(mut conn: TcpStream, roles: Roles, ip: Ipv4Addr) {
     let _ = conn.set_nodelay(true);
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
-    loop {
-        let end = loop {
-            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            match conn.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-            if buf.len() > 64 * 1024 {
-                return;
-            }
-        };
-        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-        buf.drain(..end);
-        let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
-        let (status, body) = answer(roles.get(ip).as_ref(), &path);
-        let reason = if status == 200 {
-            "OK"
-        } else {
-            "Service Unavailable"
-        };
-        let resp = format!(
-            "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        if conn.write_all(resp.as_bytes()).await.is_err() {
+    let end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        match conn.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+        if buf.len() > 64 * 1024 {
             return;
         }
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let (status, body) = answer(roles.get(ip).as_ref(), &path);
+    let reason = if status == 200 {
+        "OK"
+    } else {
+        "Service Unavailable"
+    };
+    let resp =
+        format!("HTTP/1.0 {status} {reason}\r\nContent-Type: application/json\r\n\r\n{body}");
+    if conn.write_all(resp.as_bytes()).await.is_ok() {
+        let _ = conn.shutdown().await;
     }
 }
 
@@ -176,7 +172,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn serves_keep_alive_requests_and_follows_the_table() {
+    async fn answers_each_connection_once_and_follows_the_table() {
         let roles = Roles::default();
         let ip = Ipv4Addr::new(127, 77, 250, 10);
         roles.set(ip, m(true));
