@@ -16,9 +16,9 @@ use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{finalizer, Event as Finalizer};
 use kube::ResourceExt;
 use pgvip_api::{condition, PostgresVip, PostgresVipStatus, VipRole};
-use tracing::{info, warn, Instrument};
+use tracing::{debug, info, warn, Instrument};
 
-use crate::cloud::{CloudProvider, MoveRequest};
+use crate::cloud::{CloudAssignment, CloudProvider, MoveRequest};
 use crate::conditions::{self, reason};
 use crate::decide::{decide, probe_targets, Decision, Inputs, ProbeOutcome};
 use crate::failover::Start;
@@ -290,7 +290,16 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
             display_name: Some(format!("pgvip-{ns}-{name}")),
         };
         let t = Instant::now();
-        let res = sh.provider.ensure_assigned(&req).await;
+        // A confirmation (the status already names this node) first asks the subnet listing
+        // that all VIPs confirming after a takeover share; a move always asks for itself.
+        let listed = match needs_cloud_move(&cur) {
+            true => None,
+            false => confirm_by_listing(sh, &req).await,
+        };
+        let res = match listed {
+            Some(a) => Ok(a),
+            None => sh.provider.ensure_assigned(&req).await,
+        };
         let took = t.elapsed();
         sh.metrics.cloud_call(
             sh.provider.name(),
@@ -440,6 +449,20 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
         requeue = requeue.min(ttl.saturating_sub(l.age) + Duration::from_millis(100));
     }
     Ok(Action::requeue(requeue))
+}
+
+/// How old a subnet listing may be to confirm an assignment after a takeover.
+pub const CONFIRM_LISTING_AGE: Duration = Duration::from_secs(30);
+
+/// A takeover's confirmation from the provider's shared subnet listing, when it gives one.
+async fn confirm_by_listing(sh: &Shared, req: &MoveRequest) -> Option<CloudAssignment> {
+    match sh.provider.confirm_assigned(req, CONFIRM_LISTING_AGE).await {
+        Ok(a) => a,
+        Err(e) => {
+            debug!(error = %e, "no confirmation from the subnet listing; asking for this address alone");
+            None
+        }
+    }
 }
 
 /// How long the fast re-check of a just-changed lock lasts.

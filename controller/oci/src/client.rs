@@ -6,9 +6,8 @@
 //! and the auth provider, and wraps everything in an `Arc` so clones share one rate limiter,
 //! one token cache and one instance→VNIC cache. The move itself lives in `ensure.rs`.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use url::Url;
 
 use crate::auth::api_key::ApiKeyProvider;
@@ -59,6 +58,15 @@ pub struct Assignment {
     pub opc_request_ids: Vec<String>,
 }
 
+/// A subnet's addresses of one family as one listing saw them.
+#[derive(Debug, Default)]
+pub(crate) struct Listing {
+    /// Address → its private IP (or IPv6) object.
+    pub by_ip: std::collections::HashMap<IpAddr, crate::model::IpRecord>,
+    /// `opc-request-id`s of the listing's pages.
+    pub request_ids: Vec<String>,
+}
+
 /// The target VNIC of an (instance, subnet) pair.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct TargetVnic {
@@ -70,7 +78,8 @@ pub(crate) struct Inner {
     pub transport: Transport,
     pub base: Url,
     pub cfg: OciConfig,
-    pub vnic_cache: Mutex<HashMap<(String, String), TargetVnic>>,
+    pub vnic_cache: crate::timed_cache::TimedCache<(String, String), TargetVnic>,
+    pub listings: crate::timed_cache::TimedCache<(String, crate::ops::Family), Arc<Listing>>,
 }
 
 /// The OCI client. Cheap to clone; clones share state.
@@ -228,7 +237,8 @@ impl OciClient {
                 transport: Transport::new(http, provider, limiter, policy, cfg.max_in_flight),
                 base,
                 cfg,
-                vnic_cache: Mutex::new(HashMap::new()),
+                vnic_cache: Default::default(),
+                listings: Default::default(),
             }),
         })
     }
@@ -411,14 +421,11 @@ impl OciClient {
 
     /// Any compartment seen so far (for policy hints), or empty.
     pub(crate) fn compartment_hint(&self) -> String {
-        match self.inner.vnic_cache.lock() {
-            Ok(c) => c
-                .values()
-                .next()
-                .map(|t| t.compartment_id.clone())
-                .unwrap_or_default(),
-            Err(_) => String::new(),
-        }
+        self.inner
+            .vnic_cache
+            .any()
+            .map(|t| t.compartment_id)
+            .unwrap_or_default()
     }
 }
 

@@ -53,13 +53,20 @@ impl OciClient {
         }
     }
 
-    /// The ATTACHED VNIC a move to the node `provider_id` would use in `subnet_id`, looked up
-    /// afresh (the cache is refreshed, never trusted): what a failover-readiness check asks.
-    pub async fn node_vnic(&self, provider_id: &str, subnet_id: &str) -> Result<String, OciError> {
+    /// The ATTACHED VNIC a move to the node `provider_id` would use in `subnet_id`, from a
+    /// lookup no older than `max_age` (else looked up afresh): what a failover-readiness check
+    /// asks.
+    pub async fn node_vnic(
+        &self,
+        provider_id: &str,
+        subnet_id: &str,
+        max_age: std::time::Duration,
+    ) -> Result<String, OciError> {
         let instance_id = parse_provider_id(provider_id)?;
-        self.forget_vnic(&instance_id, subnet_id);
         let mut ids = Vec::new();
-        let (t, _) = self.target_vnic(&instance_id, subnet_id, &mut ids).await?;
+        let (t, _) = self
+            .target_vnic(&instance_id, subnet_id, &mut ids, Some(max_age))
+            .await?;
         Ok(t.vnic_id)
     }
 
@@ -72,7 +79,7 @@ impl OciClient {
         let mut vnic_reresolved = false;
         loop {
             let (target, from_cache) = self
-                .target_vnic(&instance_id, &req.subnet_id, &mut ids)
+                .target_vnic(&instance_id, &req.subnet_id, &mut ids, None)
                 .await?;
             let current = self
                 .find_current(req.ip, &req.subnet_id, &target.compartment_id, &mut ids)
@@ -291,15 +298,17 @@ impl OciClient {
         instance_id: &str,
         subnet_id: &str,
         ids: &mut Vec<String>,
+        max_age: Option<std::time::Duration>,
     ) -> Result<(TargetVnic, bool), OciError> {
         let key = (instance_id.to_string(), subnet_id.to_string());
-        if let Some(t) = self
-            .inner
-            .vnic_cache
-            .lock()
-            .ok()
-            .and_then(|c| c.get(&key).cloned())
-        {
+        let cache = &self.inner.vnic_cache;
+        if let Some(t) = cache.get(&key, max_age) {
+            return Ok((t, true));
+        }
+        // One lookup per node at a time; whoever waited finds its answer in the cache.
+        let gate = cache.gate(&key);
+        let _one = gate.lock().await;
+        if let Some(t) = cache.get(&key, max_age) {
             return Ok((t, true));
         }
         let ops = self.ops();
@@ -364,9 +373,7 @@ impl OciClient {
                     vnic_id: vnic.value.id,
                     compartment_id: compartment,
                 };
-                if let Ok(mut c) = self.inner.vnic_cache.lock() {
-                    c.insert(key, t.clone());
-                }
+                cache.put(key, t.clone());
                 return Ok((t, false));
             }
         }
@@ -388,8 +395,8 @@ impl OciClient {
     }
 
     fn forget_vnic(&self, instance_id: &str, subnet_id: &str) {
-        if let Ok(mut c) = self.inner.vnic_cache.lock() {
-            c.remove(&(instance_id.to_string(), subnet_id.to_string()));
-        }
+        self.inner
+            .vnic_cache
+            .forget(&(instance_id.to_string(), subnet_id.to_string()));
     }
 }

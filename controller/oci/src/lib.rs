@@ -12,6 +12,7 @@
 pub mod auth;
 pub mod client;
 pub mod config;
+mod confirm;
 pub mod decision;
 mod ensure;
 pub mod error;
@@ -23,6 +24,7 @@ pub mod ops;
 pub mod ratelimit;
 pub mod retry;
 pub mod signer;
+mod timed_cache;
 pub mod transport;
 
 pub use auth::{Credentials, KeyProvider, PrincipalKind};

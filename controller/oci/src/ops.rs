@@ -22,7 +22,7 @@ const API: &str = "/20160918";
 const MAX_PAGES: usize = 50;
 
 /// Address family, selecting `/privateIps` or `/ipv6`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Family {
     /// Private IPv4 (`/privateIps`).
     V4,
@@ -258,6 +258,50 @@ impl Ops<'_> {
             etag: None,
             request_ids: r.opc_request_id.into_iter().collect(),
         })
+    }
+
+    /// Every private IP (or IPv6) object of family `fam` in `subnet_id`: `ListPrivateIps` /
+    /// `ListIpv6s` by subnet, 1000 a page, following `opc-next-page`. At most `max_pages`
+    /// pages; more is an error rather than a partial answer.
+    pub async fn list_subnet_ips(
+        &self,
+        fam: Family,
+        subnet_id: &str,
+        max_pages: usize,
+    ) -> Result<Resp<Vec<IpRecord>>, CallFailure> {
+        let op = fam.ops()[0];
+        let (mut all, mut ids, mut page) = (Vec::new(), Vec::new(), None::<String>);
+        for _ in 0..max_pages {
+            let mut query = vec![("subnetId", subnet_id), ("limit", "1000")];
+            if let Some(p) = page.as_deref() {
+                query.push(("page", p));
+            }
+            let url = self.url(fam.collection(), &query);
+            let r = self
+                .transport
+                .execute(&Call::new(op, Method::GET, url))
+                .await?;
+            all.extend(match fam {
+                Family::V4 => records::<PrivateIp>(op, &r)?,
+                Family::V6 => records::<Ipv6>(op, &r)?,
+            });
+            ids.extend(r.opc_request_id.clone());
+            match r.next_page {
+                Some(next) => page = Some(next),
+                None => {
+                    return Ok(Resp {
+                        value: all,
+                        etag: None,
+                        request_ids: ids,
+                    })
+                }
+            }
+        }
+        Err(CallFailure::Local(OciError::InvalidResponse {
+            operation: op,
+            message: format!("more than {max_pages} pages of addresses in {subnet_id}"),
+            opc_request_id: ids.pop(),
+        }))
     }
 
     /// Executes `call` on a private IP or IPv6 object of family `fam`, as a record.

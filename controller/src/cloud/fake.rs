@@ -189,6 +189,7 @@ impl CloudProvider for FakeCloud {
         &'a self,
         provider_id: &'a str,
         subnet_id: &'a str,
+        _max_age: std::time::Duration,
     ) -> BoxFuture<'a, Result<String, CloudError>> {
         Box::pin(async move {
             let (_, fail) = self.begin(Call::NodeInterface(provider_id.to_string()));

@@ -73,6 +73,18 @@ pub trait CloudProvider: Send + Sync {
         req: &'a MoveRequest,
     ) -> BoxFuture<'a, Result<CloudAssignment, CloudError>>;
 
+    /// Confirms, without a call of its own, that `req.address` already sits where
+    /// [`Self::ensure_assigned`] would put it: `Some` from a listing of the subnet no older than
+    /// `max_age` that many VIPs share, `None` when that cannot tell (then call
+    /// `ensure_assigned`). For the confirmations after a takeover; never for a move.
+    fn confirm_assigned<'a>(
+        &'a self,
+        _req: &'a MoveRequest,
+        _max_age: std::time::Duration,
+    ) -> BoxFuture<'a, Result<Option<CloudAssignment>, CloudError>> {
+        Box::pin(async { Ok(None) })
+    }
+
     /// Where the cloud routes `address` now, if anywhere.
     fn current_assignment<'a>(
         &'a self,
@@ -84,11 +96,13 @@ pub trait CloudProvider: Send + Sync {
     fn release<'a>(&'a self, private_ip_id: &'a str) -> BoxFuture<'a, Result<(), CloudError>>;
 
     /// The interface a move to the node `provider_id` would bind the address to (OCI: the
-    /// ATTACHED VNIC in `subnet_id`), looked up afresh for the failover-readiness check.
+    /// ATTACHED VNIC in `subnet_id`), for the failover-readiness check: from a lookup no older
+    /// than `max_age`, which a move may already have made.
     fn node_interface<'a>(
         &'a self,
         provider_id: &'a str,
         subnet_id: &'a str,
+        max_age: std::time::Duration,
     ) -> BoxFuture<'a, Result<String, CloudError>>;
 
     /// Proves the credentials may move the private IP `private_ip_id` without moving it.

@@ -44,6 +44,7 @@ impl CloudProvider for NoCloud {
         &'a self,
         _provider_id: &'a str,
         _subnet_id: &'a str,
+        _max_age: std::time::Duration,
     ) -> BoxFuture<'a, Result<String, CloudError>> {
         Box::pin(async { Ok(String::new()) })
     }

@@ -81,6 +81,15 @@ fn cloud_error(e: OciError) -> CloudError {
     }
 }
 
+fn oci_request(req: &MoveRequest) -> pgvip_oci::MoveRequest {
+    pgvip_oci::MoveRequest {
+        ip: req.address,
+        subnet_id: req.subnet_id.clone(),
+        provider_id: req.provider_id.clone(),
+        display_name: req.display_name.clone(),
+    }
+}
+
 fn assignment(a: pgvip_oci::Assignment) -> CloudAssignment {
     CloudAssignment {
         vnic_id: Some(a.vnic_id),
@@ -105,16 +114,24 @@ impl CloudProvider for OciProvider {
         req: &'a MoveRequest,
     ) -> BoxFuture<'a, Result<CloudAssignment, CloudError>> {
         Box::pin(async move {
-            let r = pgvip_oci::MoveRequest {
-                ip: req.address,
-                subnet_id: req.subnet_id.clone(),
-                provider_id: req.provider_id.clone(),
-                display_name: req.display_name.clone(),
-            };
             self.client
-                .ensure_assigned(&r)
+                .ensure_assigned(&oci_request(req))
                 .await
                 .map(assignment)
+                .map_err(cloud_error)
+        })
+    }
+
+    fn confirm_assigned<'a>(
+        &'a self,
+        req: &'a MoveRequest,
+        max_age: std::time::Duration,
+    ) -> BoxFuture<'a, Result<Option<CloudAssignment>, CloudError>> {
+        Box::pin(async move {
+            self.client
+                .confirm_from_listing(&oci_request(req), max_age)
+                .await
+                .map(|o| o.map(assignment))
                 .map_err(cloud_error)
         })
     }
@@ -145,10 +162,11 @@ impl CloudProvider for OciProvider {
         &'a self,
         provider_id: &'a str,
         subnet_id: &'a str,
+        max_age: std::time::Duration,
     ) -> BoxFuture<'a, Result<String, CloudError>> {
         Box::pin(async move {
             self.client
-                .node_vnic(provider_id, subnet_id)
+                .node_vnic(provider_id, subnet_id, max_age)
                 .await
                 .map_err(cloud_error)
         })

@@ -104,7 +104,7 @@ async fn node_vnic(sh: &Shared, provider_id: &str, subnet: &str) -> Result<Strin
     if let Some(r) = sh.readiness.cloud.get(&key, ttl, now) {
         return r;
     }
-    let r = sh.provider.node_interface(provider_id, subnet).await;
+    let r = sh.provider.node_interface(provider_id, subnet, ttl).await;
     sh.readiness.cloud.put(&key, &r, now);
     r
 }

@@ -104,18 +104,13 @@ pub fn add_load_world(inv: &mut Inventory, count: usize, ips: usize) -> Vec<(Str
         inv.instances.push(Instance {
             id: id.clone(),
             display_name: format!("m{i}"),
-            vnics: vec![Vnic {
-                id: vnic.clone(),
-                mac_address: format!("02:00:17:00:01:{i:02x}"),
-                subnet_id: SUBNET_A.into(),
-                private_ip: format!("10.0.10.{}", 2 + i),
-                hostname_label: Some(format!("m{i}")),
-                nic_index: 0,
-                attachment_id: format!("ocid1.vnicattachment.oc1.iad.m{i}"),
-                attachment_lifecycle_state: "ATTACHED".into(),
-                primary_private_ip_id: None,
-                fabric_port: None,
-            }],
+            vnics: vec![Vnic::primary(
+                &vnic,
+                &format!("02:00:17:00:01:{i:02x}"),
+                SUBNET_A,
+                &format!("10.0.10.{}", 2 + i),
+                &format!("m{i}"),
+            )],
             ..template.clone()
         });
         out.push((id, vnic));

@@ -108,6 +108,12 @@ async fn concurrent_moves_stay_under_the_tenancy_rate_limit() {
         .filter(|r| r.operation == pgvip_ocisim::Operation::UpdatePrivateIp)
         .count();
     assert_eq!(updates, IPS);
+    // 100 moves to 8 nodes, all at once: each node's VNIC is looked up once, not once per move.
+    let lookups = calls
+        .iter()
+        .filter(|r| r.operation == pgvip_ocisim::Operation::GetInstance)
+        .count();
+    assert_eq!(lookups, NODES, "one VNIC lookup per node");
     // Arrival rate as the simulator saw it (its own timestamps): within any second, no more
     // than the simulator's burst plus one second of its rate. (The client's own bound is
     // 5 + 75; arrivals can bunch a little more than departures on a busy runtime.)
