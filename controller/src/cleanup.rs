@@ -95,7 +95,7 @@ pub async fn cleanup(
             info!(private_ip = id, "released the private IP pgvip created");
         }
     }
-    sh.failovers.forget(&k);
+    sh.failovers.forget_all(&k);
     sh.writes.forget(&k);
     sh.readiness.forget(&k);
     sh.metrics.failover_ready(&k, None);

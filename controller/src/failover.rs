@@ -155,9 +155,15 @@ impl Failovers {
         self.map().remove(key).map(|t| record(&t, verified))
     }
 
-    /// Drops the timing of `key` (the VIP lost its member or was deleted).
+    /// Drops the timing of `key` (the VIP lost its member). What its holder last answered is
+    /// kept: a holder still promoting makes every pass before its confirmation unconfirmed.
     pub fn forget(&self, key: &str) {
         self.map().remove(key);
+    }
+
+    /// Drops everything about `key` (the VIP was deleted).
+    pub fn forget_all(&self, key: &str) {
+        self.forget(key);
         self.not_ready
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -247,10 +253,17 @@ mod tests {
             if let Some((pod, after)) = not_ready {
                 f.holder_not_ready("ns/v", pod, t0 + ms(after));
             }
+            f.forget("ns/v"); // the unconfirmed pass that saw the answer
             f.start("ns/v", None, ("p2", "n2"), t0, "w".into());
             f.update("ns/v", |t| t.decided = Some(t0 + ms(400)));
             let r = f.finish("ns/v", t0 + ms(500)).unwrap();
             assert_eq!(r.phases.promotion_millis, want, "{not_ready:?}");
         }
+        let f = Failovers::default();
+        f.holder_not_ready("ns/v", "p2", t0 + ms(300));
+        f.forget_all("ns/v"); // deleted
+        f.start("ns/v", None, ("p2", "n2"), t0, "w".into());
+        let r = f.finish("ns/v", t0 + ms(500)).unwrap();
+        assert_eq!(r.phases.promotion_millis, 0);
     }
 }
