@@ -273,7 +273,9 @@ async fn measure(stack: &Stack, opts: &Options, bin: &PathBuf) -> Result<Report>
     .map_err(|e| kube_err("creating the PostgresVip", e))?;
 
     let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", &opts.netns, "env"])
+    cmd.env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE")
+        .args(["netns", "exec", &opts.netns, "env"])
         .arg(format!("KUBECONFIG={}", kc.display()))
         .arg(format!("NODE_NAME={NODE}"))
         .arg(format!("POD_NAMESPACE={}", stack.layout.system_namespace))

@@ -314,6 +314,9 @@ fn controller_command(
         .env("POD_NAME", "pgvip-controller-bench")
         .env("POD_NAMESPACE", &l.system_namespace)
         .env("RUST_LOG", &opts.controller_log)
+        // As deployed: no backtrace capture on every error (a developer's shell may set it).
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE")
         .args(["--log-format", "json"])
         .args([
             "--metrics-addr",
