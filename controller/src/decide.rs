@@ -386,15 +386,20 @@ fn confirm_primary_answer(inp: &Inputs<'_>, leader: &str, scope: &str) -> Result
             body.scope.as_deref().unwrap_or("")
         ));
     }
+    // The right member, not (yet) a running primary: Patroni answers 200 as soon as it holds
+    // the lock, while the body still says `replica` until the promotion is done.
+    let not_yet = |what: String| {
+        Err(no(
+            reason::REST_REJECTED,
+            format!("GET /primary on {leader}: {what}: it holds the lock but is not running as primary yet"),
+        ))
+    };
     if !body.is_primary_role() {
-        return disagree(format!(
-            "role is {:?}, expected primary or master",
-            body.role.as_deref().unwrap_or("")
-        ));
+        return not_yet(format!("role is {:?}", body.role.as_deref().unwrap_or("")));
     }
     if body.state.as_deref() != Some("running") {
-        return disagree(format!(
-            "state is {:?}, expected running",
+        return not_yet(format!(
+            "state is {:?}",
             body.state.as_deref().unwrap_or("")
         ));
     }

@@ -162,14 +162,6 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
             .collect(),
     };
 
-    // A new holder that answers but not as primary yet is still promoting: its last such
-    // answer splits Patroni's promotion out of the failover's decide phase.
-    if let (Some(l), VipRole::Primary) = (lock_leader.as_deref(), vip.spec.role) {
-        if matches!(probes.get(l), Some(ProbeOutcome::Answered { status, .. }) if *status != 200) {
-            sh.failovers.holder_not_ready(&k, l, Instant::now());
-        }
-    }
-
     // 3. decide
     let inputs = Inputs {
         spec: &vip.spec,
@@ -182,6 +174,15 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
         require_provider_id: !sh.provider.l2_only(),
     };
     let decision = decide(&inputs);
+    debug!(lock = ?lock_leader, decision = ?decision, probes = ?inputs.probes, "decided");
+    // A holder that answers but is not a running primary yet is still promoting: its last
+    // such answer splits Patroni's promotion out of the failover's decide phase.
+    if let (Some(l), Decision::Unconfirmed { reason: r, .. }) = (lock_leader.as_deref(), &decision)
+    {
+        if *r == reason::REST_REJECTED && vip.spec.role == VipRole::Primary {
+            sh.failovers.holder_not_ready(&k, l, Instant::now());
+        }
+    }
     let replica = vip.spec.role == VipRole::Replica;
 
     // 4. publish the decision (leader + desiredNode together)

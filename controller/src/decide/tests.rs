@@ -279,14 +279,15 @@ fn primary_decision_table() {
             reason::REST_DISAGREES,
         ),
         (
-            "REST says replica",
+            // Patroni answers 200 once it holds the lock; the role follows the promotion.
+            "REST 200 but still replica (promoting)",
             |w| {
                 w.probes.insert(
                     "orders-1".into(),
                     answer(200, body("orders-1", "replica", "running")),
                 );
             },
-            reason::REST_DISAGREES,
+            reason::REST_REJECTED,
         ),
         (
             "REST state starting",
@@ -296,7 +297,7 @@ fn primary_decision_table() {
                     answer(200, body("orders-1", "primary", "starting")),
                 );
             },
-            reason::REST_DISAGREES,
+            reason::REST_REJECTED,
         ),
         (
             "REST 200 without JSON",
