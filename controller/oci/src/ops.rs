@@ -186,24 +186,39 @@ impl Ops<'_> {
         compartment_id: &str,
         instance_id: &str,
     ) -> Result<Resp<Vec<VnicAttachment>>, CallFailure> {
-        let mut all = Vec::new();
-        let mut ids = Vec::new();
-        let mut page: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let mut q = vec![
-                ("compartmentId", compartment_id),
-                ("instanceId", instance_id),
-            ];
+        let op = "ListVnicAttachments";
+        let query = [
+            ("compartmentId", compartment_id),
+            ("instanceId", instance_id),
+        ];
+        self.paged(op, "/vnicAttachments", &query, MAX_PAGES, |r| {
+            decode::<Vec<VnicAttachment>>(op, r)
+        })
+        .await
+    }
+
+    /// Every page of the list call `op` on `path` with `query`, following `opc-next-page`, at
+    /// most `max_pages` (more is an error rather than a partial answer); `items` decodes a page.
+    async fn paged<T>(
+        &self,
+        op: &'static str,
+        path: &str,
+        query: &[(&str, &str)],
+        max_pages: usize,
+        items: impl Fn(&ApiResponse) -> Result<Vec<T>, CallFailure>,
+    ) -> Result<Resp<Vec<T>>, CallFailure> {
+        let (mut all, mut ids, mut page) = (Vec::new(), Vec::new(), None::<String>);
+        for _ in 0..max_pages {
+            let mut q = query.to_vec();
             if let Some(p) = page.as_deref() {
                 q.push(("page", p));
             }
-            let url = self.url("/vnicAttachments", &q);
+            let url = self.url(path, &q);
             let r = self
                 .transport
-                .execute(&Call::new("ListVnicAttachments", Method::GET, url))
+                .execute(&Call::new(op, Method::GET, url))
                 .await?;
-            let items: Vec<VnicAttachment> = decode("ListVnicAttachments", &r)?;
-            all.extend(items);
+            all.extend(items(&r)?);
             ids.extend(r.opc_request_id.clone());
             match r.next_page.filter(|p| !p.is_empty()) {
                 Some(p) => page = Some(p),
@@ -217,8 +232,8 @@ impl Ops<'_> {
             }
         }
         Err(CallFailure::Local(OciError::InvalidResponse {
-            operation: "ListVnicAttachments",
-            message: format!("more than {MAX_PAGES} pages"),
+            operation: op,
+            message: format!("more than {max_pages} pages of {path}"),
             opc_request_id: ids.pop(),
         }))
     }
@@ -261,8 +276,7 @@ impl Ops<'_> {
     }
 
     /// Every private IP (or IPv6) object of family `fam` in `subnet_id`: `ListPrivateIps` /
-    /// `ListIpv6s` by subnet, 1000 a page, following `opc-next-page`. At most `max_pages`
-    /// pages; more is an error rather than a partial answer.
+    /// `ListIpv6s` by subnet, 1000 a page, at most `max_pages` pages.
     pub async fn list_subnet_ips(
         &self,
         fam: Family,
@@ -270,38 +284,12 @@ impl Ops<'_> {
         max_pages: usize,
     ) -> Result<Resp<Vec<IpRecord>>, CallFailure> {
         let op = fam.ops()[0];
-        let (mut all, mut ids, mut page) = (Vec::new(), Vec::new(), None::<String>);
-        for _ in 0..max_pages {
-            let mut query = vec![("subnetId", subnet_id), ("limit", "1000")];
-            if let Some(p) = page.as_deref() {
-                query.push(("page", p));
-            }
-            let url = self.url(fam.collection(), &query);
-            let r = self
-                .transport
-                .execute(&Call::new(op, Method::GET, url))
-                .await?;
-            all.extend(match fam {
-                Family::V4 => records::<PrivateIp>(op, &r)?,
-                Family::V6 => records::<Ipv6>(op, &r)?,
-            });
-            ids.extend(r.opc_request_id.clone());
-            match r.next_page {
-                Some(next) => page = Some(next),
-                None => {
-                    return Ok(Resp {
-                        value: all,
-                        etag: None,
-                        request_ids: ids,
-                    })
-                }
-            }
-        }
-        Err(CallFailure::Local(OciError::InvalidResponse {
-            operation: op,
-            message: format!("more than {max_pages} pages of addresses in {subnet_id}"),
-            opc_request_id: ids.pop(),
-        }))
+        let query = [("subnetId", subnet_id), ("limit", "1000")];
+        self.paged(op, fam.collection(), &query, max_pages, |r| match fam {
+            Family::V4 => records::<PrivateIp>(op, r),
+            Family::V6 => records::<Ipv6>(op, r),
+        })
+        .await
     }
 
     /// Executes `call` on a private IP or IPv6 object of family `fam`, as a record.
