@@ -293,9 +293,10 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
         let t = Instant::now();
         // A confirmation (the status already names this node) first asks the subnet listing
         // that all VIPs confirming after a takeover share; a move always asks for itself.
-        let listed = match needs_cloud_move(&cur) {
-            true => None,
-            false => confirm_by_listing(sh, &req).await,
+        let listed = if needs_cloud_move(&cur) {
+            None
+        } else {
+            confirm_by_listing(sh, &req).await
         };
         let res = match listed {
             Some(a) => Ok(a),
