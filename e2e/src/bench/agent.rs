@@ -401,15 +401,7 @@ impl Observer {
 
     /// When the event of `rv` arrived (5 s at most); earlier versions are skipped.
     async fn stamp_of(&mut self, rv: &str) -> Option<SystemTime> {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match tokio::time::timeout(left, self.rx.recv()).await {
-                Ok(Some((r, t))) if r == rv => return Some(t),
-                Ok(Some(_)) => {}
-                Ok(None) | Err(_) => return None,
-            }
-        }
+        first_within(&mut self.rx, |(r, t)| (r == rv).then_some(t)).await
     }
 }
 
@@ -446,33 +438,46 @@ async fn set_status(client: &Client, on: bool) -> Result<Option<String>> {
     Ok(written.metadata.resource_version)
 }
 
+/// The first item on `rx` that `pick` turns into an answer, within 5 s; `None` when none came.
+async fn first_within<T, R>(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<T>,
+    mut pick: impl FnMut(T) -> Option<R>,
+) -> Option<R> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, rx.recv()).await {
+            Ok(Some(item)) => {
+                if let Some(r) = pick(item) {
+                    return Some(r);
+                }
+            }
+            Ok(None) | Err(_) => return None,
+        }
+    }
+}
+
 /// The first address-added and ARP events at or after `t0` (5 s at most).
 async fn wait_on(cap: &mut Capture, t0: SystemTime) -> (Option<SystemTime>, Option<SystemTime>) {
     let (mut added, mut arp) = (None, None);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while added.is_none() || arp.is_none() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, cap.events.recv()).await {
-            Ok(Some(Event::Added(t))) if t >= t0 && added.is_none() => added = Some(t),
-            Ok(Some(Event::Arp(t))) if t >= t0 && arp.is_none() => arp = Some(t),
-            Ok(Some(_)) => {}
-            Ok(None) | Err(_) => break,
+    first_within(&mut cap.events, |e| {
+        match e {
+            Event::Added(t) if t >= t0 => added = added.or(Some(t)),
+            Event::Arp(t) if t >= t0 => arp = arp.or(Some(t)),
+            _ => {}
         }
-    }
+        (added.is_some() && arp.is_some()).then_some(())
+    })
+    .await;
     (added, arp)
 }
 
 /// Waits (5 s at most) for the address to be removed after `t0`.
 async fn wait_deleted(cap: &mut Capture, t0: SystemTime) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, cap.events.recv()).await {
-            Ok(Some(Event::Deleted(t))) if t >= t0 => return,
-            Ok(Some(_)) => {}
-            Ok(None) | Err(_) => return,
-        }
-    }
+    first_within(&mut cap.events, |e| {
+        matches!(e, Event::Deleted(t) if t >= t0).then_some(())
+    })
+    .await;
 }
 
 /// Waits until the agent's `/readyz` answers 200 (its watch has listed).
