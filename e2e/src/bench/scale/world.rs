@@ -114,7 +114,8 @@ impl World {
         let mut out = Vec::with_capacity(n);
         for round in 0..per_node {
             for j in 0..self.nodes {
-                let (rows, picks) = (rows(j), rows(j).min(per_node));
+                let rows = rows(j);
+                let picks = rows.min(per_node);
                 if out.len() < n && round < picks {
                     out.push(j + round * rows / picks * self.nodes);
                 }
