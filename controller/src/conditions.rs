@@ -54,6 +54,10 @@ pub mod reason {
     pub const NO_LABELLED_PRIMARY: &str = "NoLabelledPrimary";
     /// The spec cannot be acted on.
     pub const INVALID_SPEC: &str = "InvalidSpec";
+    /// An older PostgresVip owns the same address in the same subnet; this one does nothing.
+    pub const ADDRESS_CONFLICT: &str = "AddressConflict";
+    /// A Node or a pod already uses the address; it is never configured or moved.
+    pub const ADDRESS_IN_USE: &str = "AddressInUse";
 
     // CloudAssigned
     /// The cloud assigns the address to the desired node's VNIC.
@@ -63,7 +67,7 @@ pub mod reason {
     /// The move to the desired node has not happened yet.
     pub const MOVE_PENDING: &str = "MovePending";
     /// The cloud move failed; the message names the cause.
-    pub const CLOUD_MOVE_FAILED: &str = "CloudMoveFailed";
+    pub const CLOUD_MOVE_FAILED: &str = pgvip_api::condition::CLOUD_MOVE_FAILED;
     /// No node is desired, so nothing is moved (the assignment stays where it was).
     pub const NO_DESIRED_NODE: &str = "NoDesiredNode";
 
@@ -76,6 +80,12 @@ pub mod reason {
     pub const AGENT_TIMEOUT: &str = "AgentTimeout";
     /// The agent reported an error.
     pub const AGENT_ERROR: &str = "AgentError";
+    /// The cloud move to the desired node failed: no node holds the address until one succeeds.
+    pub const ADDRESS_WITHHELD: &str = "AddressWithheld";
+    /// A node other than the desired one still reports the address configured.
+    pub const CONFIGURED_ELSEWHERE: &str = "ConfiguredElsewhere";
+    /// The desired node waits for the cloud assignment before announcing.
+    pub const WAITING_FOR_CLOUD: &str = "WaitingForCloudAssignment";
 
     // DataPathVerified
     /// A request through the VIP reached the expected member.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kube::api::Api;
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::Resource;
 use pgvip_api::{PostgresVip, PostgresVipStatus};
 use tracing::warn;
@@ -48,8 +48,8 @@ pub struct Shared {
     pub prober: Prober,
     /// Metrics.
     pub metrics: Metrics,
-    /// The one Event recorder.
-    pub recorder: Recorder,
+    /// Who publishes Events (controller name and replica identity).
+    pub reporter: Reporter,
     /// Leader election state; checked before every write.
     pub leadership: Leadership,
     /// Tunables.
@@ -83,6 +83,11 @@ pub fn now_rfc3339() -> String {
 }
 
 /// Publishes one Event about `vip`; a failure is logged, never fatal.
+///
+/// Every call creates its own Event. The controller publishes on transitions only, and kube's
+/// `Recorder` folds Events of one reason into the first one's series and keeps that first
+/// note: three failovers within minutes would read as the first one three times. A fresh
+/// recorder per Event has an empty series cache, so each failover keeps its own message.
 pub async fn publish(
     sh: &Shared,
     vip: &PostgresVip,
@@ -98,7 +103,8 @@ pub async fn publish(
         action: action.to_string(),
         secondary: None,
     };
-    if let Err(e) = sh.recorder.publish(&ev, &vip.object_ref(&())).await {
+    let recorder = Recorder::new(sh.client.clone(), sh.reporter.clone());
+    if let Err(e) = recorder.publish(&ev, &vip.object_ref(&())).await {
         warn!(error = %e, reason, "publishing an Event failed");
     }
 }

@@ -20,6 +20,7 @@ pub mod http;
 pub mod lease;
 pub mod lock;
 pub mod metrics;
+pub mod ownership;
 pub mod patroni;
 pub mod probe;
 pub mod readiness;

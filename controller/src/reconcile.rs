@@ -23,6 +23,7 @@ use crate::conditions::{self, reason};
 use crate::decide::{decide, probe_targets, Decision, Inputs, ProbeOutcome};
 use crate::failover::Start;
 use crate::gather::{endpoint_of, gather, judge_data_path, load_ca, provider_id_of, verify_path};
+use crate::ownership::{in_use, owner_elsewhere, Claim};
 use crate::probe::url;
 use crate::readiness::{self, check, Candidate};
 use crate::status::{
@@ -131,6 +132,11 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
             return Ok(Action::await_change());
         }
     };
+
+    // 1b. ownership: never act on an address an older PostgresVip owns, or a node or pod uses.
+    if let Some((r, msg)) = refusal(&vip, address, &ctx.stores) {
+        return refuse(&vip, &mut w, &mut cur, &nodes, gen, r, msg).await;
+    }
 
     // 2. dereference
     let now = Instant::now();
@@ -451,6 +457,90 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
         requeue = requeue.min(ttl.saturating_sub(l.age) + Duration::from_millis(100));
     }
     Ok(Action::requeue(requeue))
+}
+
+/// How often a refused PostgresVip looks again (an owner's address change, or a node or pod
+/// giving the address up, triggers nothing else; an owner's deletion triggers at once).
+pub const REFUSED_RECHECK: Duration = Duration::from_secs(10);
+
+/// Why `vip` must not act on `address`, if it must not: (reason, message).
+fn refusal(
+    vip: &PostgresVip,
+    address: std::net::IpAddr,
+    stores: &crate::watch::Stores,
+) -> Option<(&'static str, String)> {
+    let me = Claim::of(vip);
+    if let Some(owner) = owner_elsewhere(&me, &stores.claims_on(address)) {
+        return Some((
+            reason::ADDRESS_CONFLICT,
+            format!(
+                "address {} is owned by PostgresVip {}, the oldest one claiming it in this subnet; \
+                 this one configures and moves nothing, and takes over when {} is deleted or \
+                 changes its address",
+                vip.spec.address, owner.key, owner.key
+            ),
+        ));
+    }
+    let (nodes, pods) = (stores.nodes.state(), stores.pods.state());
+    let used = in_use(
+        address,
+        nodes.iter().map(|n| n.as_ref()),
+        pods.iter().map(|p| p.as_ref()),
+    )?;
+    Some((
+        reason::ADDRESS_IN_USE,
+        format!(
+            "address {} is {used}: a VIP must be a free address of the subnet; pgvip never \
+             configures or moves it",
+            vip.spec.address
+        ),
+    ))
+}
+
+/// Publishes a refusal: no leader, no desired node (every agent removes the address), no cloud
+/// call; a conflict also lets go of the cloud assignment, which now belongs to the owner (so
+/// deleting this PostgresVip never releases the owner's private IP). A Warning Event on change.
+#[allow(clippy::too_many_arguments)]
+async fn refuse(
+    vip: &PostgresVip,
+    w: &mut Writer<'_>,
+    cur: &mut PostgresVipStatus,
+    nodes: &[pgvip_api::NodeReport],
+    gen: Option<i64>,
+    r: &'static str,
+    msg: String,
+) -> Result<Action> {
+    let sh = w.sh;
+    let ts = now_rfc3339();
+    let prev = conditions::get(&cur.conditions, condition::LEADER_CONFIRMED)
+        .map(|c| (c.status.clone(), c.reason.clone()));
+    let d = Decision::Unconfirmed {
+        reason: r,
+        message: msg.clone(),
+    };
+    let mut next = with_decision(cur, &d, false, gen, &ts);
+    if r == reason::ADDRESS_CONFLICT {
+        next.assigned_node = None;
+        next.cloud = None;
+    }
+    derive_conditions(
+        &mut next,
+        nodes,
+        &facts(sh, gen, &ts, None, false, DataPath::NotChecked),
+    );
+    w.write(cur, next).await?;
+    sh.failovers.forget(&w.key);
+    sh.metrics
+        .reconcile_error(if r == reason::ADDRESS_CONFLICT {
+            "address_conflict"
+        } else {
+            "address_in_use"
+        });
+    if prev.as_ref().map(|(s, rr)| (s.as_str(), rr.as_str())) != Some((conditions::FALSE, r)) {
+        warn!(reason = r, message = %msg, "refusing the address");
+        publish(sh, vip, EventType::Warning, r, "RefuseAddress", msg).await;
+    }
+    Ok(Action::requeue(REFUSED_RECHECK))
 }
 
 /// How old a subnet listing may be to confirm an assignment after a takeover.

@@ -11,13 +11,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Node, Pod};
 use k8s_openapi::NamespaceResourceScope;
 use kube::api::{Api, ListParams};
 use kube::core::PartialObjectMeta;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{self, ObjectRef, ReflectHandle, Store};
 use kube::runtime::{controller, watcher, Controller, WatchStreamExt};
 use kube::{Resource, ResourceExt};
@@ -136,13 +136,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             prober: Prober::new(cfg.rest_timeout(), cfg.peer_timeout())
                 .map_err(anyhow::Error::msg)?,
             metrics: metrics.clone(),
-            recorder: Recorder::new(
-                client.clone(),
-                Reporter {
-                    controller: "pgvip-controller".into(),
-                    instance: Some(identity.clone()),
-                },
-            ),
+            reporter: Reporter {
+                controller: "pgvip-controller".into(),
+                instance: Some(identity.clone()),
+            },
             leadership: leadership.clone(),
             settings: Settings {
                 announce_timeout: Duration::from_secs(cfg.announce_timeout_seconds),
@@ -248,17 +245,35 @@ async fn run_controllers(client: &kube::Client, cfg: &Config, shared: Arc<Shared
     } else {
         cfg.namespaces.iter().map(|n| Some(n.clone())).collect()
     };
-    let controllers = namespaces.into_iter().map(|ns| {
-        one_controller(
-            client,
-            ns,
-            cfg.concurrency,
-            shared.clone(),
-            node_store.clone(),
-            node_sub.clone(),
-            agents.clone(),
-        )
-    });
+    // Every controller's PostgresVip store exists before any controller starts: address
+    // ownership is decided across all of them, and a deletion in one namespace re-triggers
+    // the claimants of the same address in every other.
+    let vip_stores: Vec<_> = namespaces
+        .iter()
+        .map(|_| reflector::store::<PostgresVip>())
+        .collect();
+    let all_vips: Vec<Store<PostgresVip>> = vip_stores.iter().map(|(s, _)| s.clone()).collect();
+    let (retrigger, _) = tokio::sync::broadcast::channel::<ObjectRef<PostgresVip>>(1024);
+    let controllers = namespaces
+        .into_iter()
+        .zip(vip_stores)
+        .map(|(ns, (vips, vip_writer))| {
+            one_controller(
+                client,
+                ns,
+                cfg.concurrency,
+                shared.clone(),
+                ControllerStores {
+                    vips,
+                    vip_writer,
+                    all_vips: all_vips.clone(),
+                    retrigger: retrigger.clone(),
+                    nodes: node_store.clone(),
+                    node_sub: node_sub.clone(),
+                    agents: agents.clone(),
+                },
+            )
+        });
     tokio::select! {
         _ = node_driver => warn!("node watch ended"),
         _ = agent_driver => warn!("agent heartbeat watch ended"),
@@ -266,22 +281,52 @@ async fn run_controllers(client: &kube::Client, cfg: &Config, shared: Arc<Shared
     }
 }
 
+/// The stores and channels one controller gets from [`run_controllers`].
+struct ControllerStores {
+    /// This controller's PostgresVip store and its writer.
+    vips: Store<PostgresVip>,
+    vip_writer: reflector::store::Writer<PostgresVip>,
+    /// Every controller's PostgresVip store.
+    all_vips: Vec<Store<PostgresVip>>,
+    /// Reconcile requests for PostgresVips of any namespace (each controller takes its own).
+    retrigger: tokio::sync::broadcast::Sender<ObjectRef<PostgresVip>>,
+    nodes: Store<Node>,
+    node_sub: ReflectHandle<Node>,
+    agents: Store<Lease>,
+}
+
 async fn one_controller(
     client: &kube::Client,
     ns: Option<String>,
     concurrency: u16,
     shared: Arc<Shared>,
-    nodes: Store<Node>,
-    node_sub: ReflectHandle<Node>,
-    agents: Store<Lease>,
+    cs: ControllerStores,
 ) {
+    let ControllerStores {
+        vips,
+        vip_writer,
+        all_vips,
+        retrigger,
+        nodes,
+        node_sub,
+        agents,
+    } = cs;
     let ns_ref = ns.as_deref();
     let wc = || watcher::Config::default().any_semantic();
-    let (vips, vip_writer) = reflector::store::<PostgresVip>();
+    let mine = retrigger.subscribe();
+    let (all, tx) = (all_vips.clone(), retrigger.clone());
     let vip_stream = watcher(api::<PostgresVip>(client, ns_ref), wc())
         .default_backoff()
         .modify(watch::trim_vip)
         .reflect(vip_writer)
+        .inspect_ok(move |ev| {
+            // An address owner is gone: its claimants may take over now.
+            if let watcher::Event::Delete(v) = ev {
+                for r in watch::vips_sharing_address(&all, v) {
+                    let _ = tx.send(r);
+                }
+            }
+        })
         .applied_objects();
     let ctrl = Controller::for_stream(vip_stream, vips.clone())
         .with_config(controller::Config::default().concurrency(concurrency));
@@ -307,6 +352,7 @@ async fn one_controller(
 
     let stores = Stores {
         vips: vips.clone(),
+        all_vips,
         configmaps,
         endpoints,
         pods,
@@ -334,7 +380,10 @@ async fn one_controller(
     .watches_shared_stream(node_sub, move |n: Arc<Node>| {
         watch::vips_for_node(&v4.state(), &n.name_any())
     })
-    .reconcile_on(futures::stream::poll_fn(move |cx| triggered.poll_recv(cx)))
+    .reconcile_on(futures::stream::select(
+        futures::stream::poll_fn(move |cx| triggered.poll_recv(cx)),
+        retriggered(mine, ns),
+    ))
     .run(reconcile, error_policy, ctx)
     .for_each(|res| async move {
         if let Err(e) = res {
@@ -342,6 +391,22 @@ async fn one_controller(
         }
     })
     .await;
+}
+
+/// The shared reconcile requests that belong to the controller of `ns` (`None`: all).
+fn retriggered(
+    rx: tokio::sync::broadcast::Receiver<ObjectRef<PostgresVip>>,
+    ns: Option<String>,
+) -> impl futures::Stream<Item = ObjectRef<PostgresVip>> {
+    futures::stream::unfold((rx, ns), |(mut rx, ns)| async move {
+        loop {
+            match rx.recv().await {
+                Ok(r) if ns.is_none() || r.namespace == ns => return Some((r, (rx, ns))),
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    })
 }
 
 /// Maps a Patroni object to its PostgresVips and, for a leader lock, stamps its record on the

@@ -273,6 +273,95 @@ pub fn announced(st: &PostgresVipStatus, nodes: &[pgvip_api::NodeReport]) -> boo
             .any(|n| &n.node == d && n.address_configured && n.announced_for.as_ref() == Some(at))
 }
 
+/// AddressConfigured as (status, reason, message), from what the agents report is on their
+/// nodes, not from what is intended: True only when the desired node holds and announced the
+/// address for the current assignment and no other node reports holding it.
+fn address_condition(
+    st: &PostgresVipStatus,
+    nodes: &[pgvip_api::NodeReport],
+    cloud_ok: bool,
+    withheld: bool,
+    timed_out: bool,
+) -> (&'static str, &'static str, String) {
+    let elsewhere: Vec<&str> = nodes
+        .iter()
+        .filter(|n| n.address_configured && Some(&n.node) != st.desired_node.as_ref())
+        .map(|n| n.node.as_str())
+        .collect();
+    let Some(d) = &st.desired_node else {
+        return if elsewhere.is_empty() {
+            (
+                FALSE,
+                reason::NO_DESIRED_NODE,
+                "no node may hold the address, and no agent reports it".to_string(),
+            )
+        } else {
+            (
+                FALSE,
+                reason::CONFIGURED_ELSEWHERE,
+                format!(
+                    "no node may hold the address, but the agent on {} still reports it configured",
+                    elsewhere.join(", ")
+                ),
+            )
+        };
+    };
+    let report = nodes.iter().find(|n| &n.node == d);
+    let here = report.is_some_and(|r| r.address_configured);
+    if !elsewhere.is_empty() {
+        return (FALSE, reason::CONFIGURED_ELSEWHERE, format!("the address should be on {d} only, but the agent on {} still reports it configured", elsewhere.join(", ")));
+    }
+    if withheld {
+        let what = if here {
+            "is still configured on"
+        } else {
+            "is configured on no node; withheld from"
+        };
+        return (FALSE, reason::ADDRESS_WITHHELD, format!("the cloud move to {d} failed, so the address {what} {d} until a move succeeds (see CloudAssigned)"));
+    }
+    if announced(st, nodes) {
+        return (
+            TRUE,
+            reason::ANNOUNCED,
+            format!("the node-agent on {d} configured and announced the address"),
+        );
+    }
+    if let Some(e) = report.and_then(|r| r.last_error.clone()) {
+        return (
+            FALSE,
+            reason::AGENT_ERROR,
+            format!("the node-agent on {d} reports: {e}"),
+        );
+    }
+    let state = if here {
+        "configured on"
+    } else {
+        "not configured on"
+    };
+    if !cloud_ok {
+        return (
+            FALSE,
+            reason::WAITING_FOR_CLOUD,
+            format!("the address is {state} {d}; it is announced once the cloud assigns it to {d}"),
+        );
+    }
+    if timed_out {
+        let at = st
+            .cloud
+            .as_ref()
+            .and_then(|c| c.assigned_at.as_deref())
+            .unwrap_or("?");
+        return (FALSE, reason::AGENT_TIMEOUT, format!("the address is {state} {d}, and its node-agent has not reported it announced for assignment {at}; check the pgvip-node-agent pod on {d}"));
+    }
+    (
+        FALSE,
+        reason::WAITING_FOR_AGENT,
+        format!(
+            "the address is {state} {d}; waiting for its node-agent to configure and announce it"
+        ),
+    )
+}
+
 /// Recomputes CloudAssigned, AddressConfigured, DataPathVerified and Ready. `nodes` are the
 /// agents' reports from the stored object.
 pub fn derive_conditions(
@@ -281,7 +370,6 @@ pub fn derive_conditions(
     f: &Facts<'_>,
 ) {
     let (g, now) = (f.generation, f.now);
-    let assigned_at = st.cloud.as_ref().and_then(|c| c.assigned_at.clone());
     let cloud_ok = st.desired_node.is_some() && !needs_cloud_move(st);
     let (cs, cr, cm) = match (&st.desired_node, &f.cloud_error) {
         (None, _) => (
@@ -302,8 +390,16 @@ pub fn derive_conditions(
                 st.cloud.as_ref().and_then(|c| c.vnic_id.as_deref()).unwrap_or("?")
             ),
         ),
-        (Some(d), None) => (FALSE, reason::MOVE_PENDING, format!("the address is not yet assigned to {d} in the cloud")),
+        // A failed move stays failed until a move succeeds: the agents withhold the address
+        // meanwhile, and must not see it flap back to pending between retries.
+        (Some(d), None) => match conditions::get(&st.conditions, condition::CLOUD_ASSIGNED)
+            .filter(|c| c.reason == reason::CLOUD_MOVE_FAILED)
+        {
+            Some(c) => (FALSE, reason::CLOUD_MOVE_FAILED, c.message.clone()),
+            None => (FALSE, reason::MOVE_PENDING, format!("the address is not yet assigned to {d} in the cloud")),
+        },
     };
+    let withheld = cr == reason::CLOUD_MOVE_FAILED && needs_cloud_move(st);
     conditions::set(
         &mut st.conditions,
         condition::CLOUD_ASSIGNED,
@@ -314,28 +410,7 @@ pub fn derive_conditions(
         now,
     );
 
-    let report = st
-        .desired_node
-        .as_ref()
-        .and_then(|d| nodes.iter().find(|n| &n.node == d));
-    let (as_, ar, am) = match &st.desired_node {
-        None => (FALSE, reason::NO_DESIRED_NODE, "no node may hold the address; agents remove it".to_string()),
-        Some(d) if !cloud_ok => (FALSE, reason::NOT_YET, format!("waiting for the cloud assignment to {d}")),
-        Some(d) if announced(st, nodes) => (TRUE, reason::ANNOUNCED, format!("the node-agent on {d} configured and announced the address")),
-        Some(d) => match report.and_then(|r| r.last_error.clone()) {
-            Some(e) => (FALSE, reason::AGENT_ERROR, format!("the node-agent on {d} reports: {e}")),
-            None if f.announce_timed_out => (
-                FALSE,
-                reason::AGENT_TIMEOUT,
-                format!(
-                    "the node-agent on {d} has not reported the address announced for assignment {}; \
-                     check the pgvip-node-agent pod on {d}",
-                    assigned_at.as_deref().unwrap_or("?")
-                ),
-            ),
-            None => (FALSE, reason::WAITING_FOR_AGENT, format!("waiting for the node-agent on {d} to configure and announce the address")),
-        },
-    };
+    let (as_, ar, am) = address_condition(st, nodes, cloud_ok, withheld, f.announce_timed_out);
     conditions::set(
         &mut st.conditions,
         condition::ADDRESS_CONFIGURED,

@@ -11,7 +11,9 @@
 use std::sync::Arc;
 
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Node, NodeSpec, Pod, PodSpec, PodStatus};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Endpoints, Node, NodeSpec, NodeStatus, Pod, PodSpec, PodStatus,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -27,6 +29,9 @@ use crate::patroni::is_read_annotation;
 pub struct Stores {
     /// PostgresVips (the controller's own store).
     pub vips: Store<PostgresVip>,
+    /// The PostgresVip stores of every controller of this process (this one's among them):
+    /// address ownership is decided across all watched namespaces.
+    pub all_vips: Vec<Store<PostgresVip>>,
     /// ConfigMap metadata (Patroni leader and config objects).
     pub configmaps: Store<PartialObjectMeta<ConfigMap>>,
     /// Endpoints metadata (Patroni `useEndpoints` mode).
@@ -118,13 +123,33 @@ impl Stores {
     /// writer is gone. A reconcile must never decide on a half-filled cache: a missing pod or
     /// node would read as "no leader" and take the address away.
     pub async fn ready(&self) -> bool {
+        let vips = futures::future::try_join_all(self.all_vips.iter().map(Store::wait_until_ready));
         futures::try_join!(
             self.configmaps.wait_until_ready(),
             self.endpoints.wait_until_ready(),
             self.pods.wait_until_ready(),
             self.nodes.wait_until_ready(),
+            vips,
         )
         .is_ok()
+    }
+
+    /// The claims of every PostgresVip, across all watched namespaces, on `address`
+    /// (canonical). Only matching objects are turned into claims: this runs on every pass.
+    pub fn claims_on(&self, address: std::net::IpAddr) -> Vec<crate::ownership::Claim> {
+        let address = crate::ownership::canonical(address);
+        self.all_vips
+            .iter()
+            .flat_map(|s| s.state())
+            .filter(|v| {
+                v.spec
+                    .address
+                    .trim()
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|a| crate::ownership::canonical(a) == address)
+            })
+            .map(|v| crate::ownership::Claim::of(&v))
+            .collect()
     }
 }
 
@@ -135,6 +160,26 @@ pub fn vips_for_pod(vips: &[Arc<PostgresVip>], pod: &Pod) -> Vec<ObjectRef<Postg
     vips.iter()
         .filter(|v| v.namespace() == ns)
         .filter(|v| pod_selected(&v.spec, labels))
+        .map(|v| ObjectRef::from(v.as_ref()))
+        .collect()
+}
+
+/// PostgresVips of any store that claim the same address in the same scope as `vip` (itself
+/// excluded): the ones to re-evaluate when `vip` goes away.
+pub fn vips_sharing_address(
+    all: &[Store<PostgresVip>],
+    vip: &PostgresVip,
+) -> Vec<ObjectRef<PostgresVip>> {
+    let me = crate::ownership::Claim::of(vip);
+    if me.address.is_none() {
+        return Vec::new();
+    }
+    all.iter()
+        .flat_map(|s| s.state())
+        .filter(|v| {
+            let c = crate::ownership::Claim::of(v);
+            c.key != me.key && c.address == me.address && c.scope == me.scope
+        })
         .map(|v| ObjectRef::from(v.as_ref()))
         .collect()
 }
@@ -218,7 +263,8 @@ pub fn trim_pod(pod: &mut Pod) {
     });
 }
 
-/// Drops what the decision never reads from a node (images, conditions...).
+/// Drops what the decision never reads from a node (images, conditions...); keeps the
+/// providerID and the node's InternalIP/ExternalIP addresses.
 pub fn trim_node(node: &mut Node) {
     trim_common(&mut node.metadata);
     node.metadata.annotations = None;
@@ -228,7 +274,21 @@ pub fn trim_node(node: &mut Node) {
         provider_id,
         ..NodeSpec::default()
     });
-    node.status = None;
+    // The node's own addresses stay: a VIP must never be one of them.
+    let addresses = node
+        .status
+        .take()
+        .and_then(|s| s.addresses)
+        .map(|a| {
+            a.into_iter()
+                .filter(|a| crate::ownership::is_node_ip_type(&a.type_))
+                .collect::<Vec<_>>()
+        })
+        .filter(|a| !a.is_empty());
+    node.status = addresses.map(|a| NodeStatus {
+        addresses: Some(a),
+        ..NodeStatus::default()
+    });
 }
 
 #[cfg(test)]
@@ -365,11 +425,32 @@ mod tests {
             }),
             ..Node::default()
         };
+        node.status = Some(NodeStatus {
+            addresses: Some(vec![
+                k8s_openapi::api::core::v1::NodeAddress {
+                    type_: "InternalIP".into(),
+                    address: "10.0.10.11".into(),
+                },
+                k8s_openapi::api::core::v1::NodeAddress {
+                    type_: "Hostname".into(),
+                    address: "worker-1".into(),
+                },
+            ]),
+            ..NodeStatus::default()
+        });
         trim_node(&mut node);
         assert_eq!(
             node.spec.unwrap().provider_id.as_deref(),
             Some("ocid1.instance.oc1..x")
         );
+        let kept: Vec<String> = node
+            .status
+            .and_then(|s| s.addresses)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|a| a.address)
+            .collect();
+        assert_eq!(kept, ["10.0.10.11"], "only the node's own IPs are kept");
         let mut pod = Pod {
             spec: Some(PodSpec {
                 node_name: Some("n1".into()),

@@ -31,6 +31,10 @@ pub mod condition {
     pub const DATA_PATH_VERIFIED: &str = "DataPathVerified";
     /// Every candidate node could take the address over if it had to.
     pub const FAILOVER_READY: &str = "FailoverReady";
+
+    /// `CloudAssigned` reason of a failed cloud move. With it, and `assignedNode` not yet the
+    /// desired node, the desired node's agent withholds the address until a move succeeds.
+    pub const CLOUD_MOVE_FAILED: &str = "CloudMoveFailed";
 }
 
 /// The CRD rendered as YAML, exactly as committed under `crds/` and `charts/pgvip/crds/`.

@@ -13,7 +13,7 @@ use axum::Router;
 use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Node, NodeSpec, Pod, PodSpec, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::PartialObjectMeta;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher;
 use pgvip_api::{
@@ -227,8 +227,10 @@ async fn rig() -> Rig {
         },
         ..PartialObjectMeta::default()
     };
+    let vips = ready_store(vec![vip.clone()]);
     let stores = Stores {
-        vips: ready_store(vec![vip.clone()]),
+        all_vips: vec![vips.clone()],
+        vips,
         configmaps: ready_store(vec![lock]),
         endpoints: ready_store::<PartialObjectMeta<Endpoints>>(vec![]),
         pods: ready_store(vec![
@@ -244,13 +246,10 @@ async fn rig() -> Rig {
         provider: cloud.clone(),
         prober: Prober::new(Duration::from_secs(2), Duration::from_millis(500)).unwrap(),
         metrics: Metrics::default(),
-        recorder: Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: "pgvip-controller".into(),
-                instance: None,
-            },
-        ),
+        reporter: Reporter {
+            controller: "pgvip-controller".into(),
+            instance: None,
+        },
         leadership: Leadership::always(),
         settings: Settings {
             announce_timeout: Duration::from_secs(15),
@@ -474,4 +473,68 @@ fn a_just_changed_lock_holder_is_rechecked_soon_only_while_it_may_be_promoting()
     for (d, ago, want) in cases {
         assert_eq!(promotion_poll(&d, ago), want, "{d:?} {ago:?}");
     }
+}
+
+fn refusal_of(r: &Rig) -> (PostgresVipStatus, Vec<String>) {
+    let patches = r.patches.lock().unwrap().clone();
+    let last = status_of(patches.last().expect("a status write"));
+    (last, r.events.lock().unwrap().clone())
+}
+
+#[tokio::test]
+async fn an_address_an_older_postgresvip_owns_is_refused_without_a_cloud_call() {
+    let mut r = rig().await;
+    let mut owner = r.vip.clone();
+    owner.metadata = ObjectMeta {
+        creation_timestamp: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+        )),
+        ..meta("other", "orders-first")
+    };
+    r.ctx.stores.all_vips.push(ready_store(vec![owner]));
+    let action = apply(Arc::new(r.vip.clone()), &r.ctx, &r.api)
+        .await
+        .unwrap();
+    let (st, events) = refusal_of(&r);
+    for t in [condition::READY, condition::LEADER_CONFIRMED] {
+        let c = conditions::get(&st.conditions, t).unwrap();
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("False", reason::ADDRESS_CONFLICT),
+            "{t}"
+        );
+        assert!(c.message.contains("other/orders-first"), "{}", c.message);
+    }
+    assert_eq!(st.desired_node, None, "no node may configure it");
+    assert!(r.cloud.calls().is_empty(), "{:?}", r.cloud.calls());
+    assert_eq!(events, vec![reason::ADDRESS_CONFLICT.to_string()]);
+    assert_eq!(action, Action::requeue(REFUSED_RECHECK));
+}
+
+#[tokio::test]
+async fn a_node_ip_is_refused_as_in_use_without_a_cloud_call() {
+    let mut r = rig().await;
+    let mut n = node("node-2");
+    n.status = Some(k8s_openapi::api::core::v1::NodeStatus {
+        addresses: Some(vec![k8s_openapi::api::core::v1::NodeAddress {
+            type_: "InternalIP".into(),
+            address: "127.0.0.100".into(),
+        }]),
+        ..Default::default()
+    });
+    r.ctx.stores.nodes = ready_store(vec![node("node-1"), n]);
+    apply(Arc::new(r.vip.clone()), &r.ctx, &r.api)
+        .await
+        .unwrap();
+    let (st, events) = refusal_of(&r);
+    let c = conditions::get(&st.conditions, condition::READY).unwrap();
+    assert_eq!(c.reason, reason::ADDRESS_IN_USE);
+    assert!(
+        c.message.contains("node node-2's InternalIP"),
+        "{}",
+        c.message
+    );
+    assert_eq!(st.desired_node, None);
+    assert!(r.cloud.calls().is_empty());
+    assert_eq!(events, vec![reason::ADDRESS_IN_USE.to_string()]);
 }

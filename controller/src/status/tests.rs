@@ -246,7 +246,7 @@ fn conditions_walk_through_a_failover() {
     );
     assert_eq!(
         cond(&st, condition::ADDRESS_CONFIGURED).reason,
-        reason::NOT_YET
+        reason::WAITING_FOR_CLOUD
     );
     assert_eq!(cond(&st, condition::READY).status, "False");
 
@@ -260,6 +260,22 @@ fn conditions_walk_through_a_failover() {
     let c = cond(&failed, condition::CLOUD_ASSIGNED);
     assert_eq!(c.reason, reason::CLOUD_MOVE_FAILED);
     assert!(c.message.contains("permission") && c.message.contains("add a policy"));
+    assert_eq!(
+        cond(&failed, condition::ADDRESS_CONFIGURED).reason,
+        reason::ADDRESS_WITHHELD
+    );
+    // The failure stays until a move succeeds: a pass without a cloud call keeps it, so the
+    // agents go on withholding the address between retries.
+    let mut again = failed.clone();
+    derive_conditions(&mut again, &[], &facts("t1b"));
+    assert_eq!(
+        cond(&again, condition::CLOUD_ASSIGNED).reason,
+        reason::CLOUD_MOVE_FAILED
+    );
+    assert_eq!(
+        cond(&again, condition::ADDRESS_CONFIGURED).reason,
+        reason::ADDRESS_WITHHELD
+    );
 
     // Assigned, waiting for the agent, then timing out.
     let mut st = with_assignment(&st, "n1", &assignment("vnic1", "pip", true), "A1");
@@ -453,4 +469,123 @@ fn a_new_term_confirms_the_cloud_before_trusting_the_status() {
     c.confirm("ns/v", "n2");
     assert!(c.confirmed("ns/v", Some("n2")));
     assert!(!c.confirmed("ns/v", Some("n3")), "desired node changed");
+}
+
+#[test]
+fn address_configured_states_what_the_agents_report_is_on_their_nodes() {
+    let pending = with_decision(
+        &PostgresVipStatus::default(),
+        &member("n1"),
+        false,
+        Some(3),
+        "t0",
+    );
+    let done = assigned("n1", "A1");
+    let mut failed = pending.clone();
+    derive_conditions(
+        &mut failed,
+        &[],
+        &Facts {
+            cloud_error: Some(("invalid_parameter", "not in the subnet".into())),
+            ..facts("t1")
+        },
+    );
+    let none = with_decision(
+        &done,
+        &crate::decide::Decision::Unconfirmed {
+            reason: reason::NO_LEADER_LOCK,
+            message: "x".into(),
+        },
+        false,
+        Some(3),
+        "t2",
+    );
+    let here = report("n1", true, Some("A1"));
+    let here_unannounced = report("n1", true, None);
+    let there = report("n2", true, Some("A0"));
+    // (status, reports, status, reason, message contains)
+    let cases: Vec<(&PostgresVipStatus, Vec<NodeReport>, &str, &str, &str)> = vec![
+        (
+            &done,
+            vec![here.clone()],
+            "True",
+            reason::ANNOUNCED,
+            "configured and announced",
+        ),
+        (
+            &done,
+            vec![here.clone(), there.clone()],
+            "False",
+            reason::CONFIGURED_ELSEWHERE,
+            "n2",
+        ),
+        (
+            &done,
+            vec![],
+            "False",
+            reason::WAITING_FOR_AGENT,
+            "not configured on n1",
+        ),
+        (
+            &done,
+            vec![here_unannounced.clone()],
+            "False",
+            reason::WAITING_FOR_AGENT,
+            "is configured on n1",
+        ),
+        (
+            &pending,
+            vec![here_unannounced.clone()],
+            "False",
+            reason::WAITING_FOR_CLOUD,
+            "is configured on n1",
+        ),
+        (
+            &pending,
+            vec![],
+            "False",
+            reason::WAITING_FOR_CLOUD,
+            "not configured on n1",
+        ),
+        (
+            &failed,
+            vec![],
+            "False",
+            reason::ADDRESS_WITHHELD,
+            "configured on no node",
+        ),
+        (
+            &failed,
+            vec![here_unannounced.clone()],
+            "False",
+            reason::ADDRESS_WITHHELD,
+            "still configured on n1",
+        ),
+        (
+            &none,
+            vec![],
+            "False",
+            reason::NO_DESIRED_NODE,
+            "no agent reports it",
+        ),
+        (
+            &none,
+            vec![here.clone()],
+            "False",
+            reason::CONFIGURED_ELSEWHERE,
+            "n1",
+        ),
+    ];
+    for (i, (st, nodes, want_status, want_reason, want_msg)) in cases.into_iter().enumerate() {
+        let mut st = st.clone();
+        derive_conditions(&mut st, &nodes, &facts("t3"));
+        let c = cond(&st, condition::ADDRESS_CONFIGURED);
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            (want_status, want_reason),
+            "case {i}: {}",
+            c.message
+        );
+        assert!(c.message.contains(want_msg), "case {i}: {}", c.message);
+    }
 }
