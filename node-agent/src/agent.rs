@@ -3,7 +3,7 @@
 //! the pure planner, executes the actions, and queues a report when the VIP's state changed.
 //! A resync timer repairs drift; the hold deadline (see `hold`) fails closed.
 //!
-//! Data flow: [`Input`]s (from `watch`) → [`Agent::run`] → `netlink` / `announce` →
+//! Data flow: [`Input`]s (from `watch` and `reserved`) → [`Agent::run`] → `netlink` / `announce` →
 //! [`ReportRequest`]s (to `report`). No Kubernetes client here, so tests drive it directly.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -55,6 +55,9 @@ pub enum Input {
         /// When the list completed.
         received: Instant,
     },
+    /// The addresses Nodes and this node's pods use changed: the full new set (canonical),
+    /// each with who uses it.
+    Reserved(BTreeMap<IpAddr, String>),
     /// The API server answered a probe at this moment.
     ProbeOk(Instant),
     /// A watch stream reported an error (it retries with backoff by itself).
@@ -126,6 +129,7 @@ pub struct Agent {
     vips: BTreeMap<VipKey, VipView>,
     memory: BTreeMap<VipKey, Memory>,
     contact: ApiContact,
+    reserved: BTreeMap<IpAddr, String>,
     unsynced: BTreeSet<Option<String>>,
     expired: bool,
     ready: Arc<AtomicBool>,
@@ -150,6 +154,7 @@ impl Agent {
             metrics,
             vips: BTreeMap::new(),
             memory: BTreeMap::new(),
+            reserved: BTreeMap::new(),
             expired: false,
             ready: Arc::new(AtomicBool::new(false)),
         }
@@ -241,6 +246,14 @@ impl Agent {
                 }
                 self.expired = false;
                 self.reconcile_all(received).await;
+            }
+            Input::Reserved(reserved) => {
+                if reserved != self.reserved {
+                    self.reserved = reserved;
+                    if !self.expired {
+                        self.reconcile_all(now).await;
+                    }
+                }
             }
             Input::ProbeOk(at) => {
                 self.contact.on_probe_ok(at);

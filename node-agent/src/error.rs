@@ -83,6 +83,17 @@ pub enum Error {
     /// Invalid command-line configuration.
     #[error("configuration: {0}")]
     Config(String),
+    /// The VIP is an address a Node or a pod uses: never configured.
+    #[error("refused: {address} is {user}; pgvip never configures an address a node or pod uses")]
+    AddressInUse {
+        /// The VIP.
+        address: IpAddr,
+        /// Who uses it, for a person (e.g. "node worker-1's InternalIP").
+        user: String,
+    },
+    /// The cloud move to this node failed: the address waits until one succeeds.
+    #[error("not configured: the cloud move to this node failed, so the address is withheld until a move succeeds ({0})")]
+    Withheld(String),
 }
 
 impl Error {
@@ -104,6 +115,8 @@ impl Error {
             Self::Kube(_) => "kube",
             Self::Http { .. } => "http",
             Self::Config(_) => "config",
+            Self::AddressInUse { .. } => "address_in_use",
+            Self::Withheld(_) => "withheld",
         }
     }
 }

@@ -2,7 +2,8 @@
 //! controller names in `status.desiredNode`, announces it after the cloud assignment, and
 //! reports back in `status.nodes[node]`.
 //!
-//! Data flow: `watch` (kube watcher) → [`agent::Input`] channel → [`agent::Agent`] (pure
+//! Data flow: `watch` (kube watcher) and [`reserved`] (addresses Nodes and pods use) →
+//! [`agent::Input`] channel → [`agent::Agent`] (pure
 //! [`plan`] over a [`netlink`] snapshot, then netlink add/remove and [`announce`]) → report
 //! channel → `report` (server-side apply on `/status`). [`hold`] decides, from timestamps
 //! only, when an unreachable API server makes the agent drop everything it holds.
@@ -23,6 +24,7 @@ pub mod netstate;
 pub mod plan;
 pub mod rawsock;
 pub mod report;
+pub mod reserved;
 #[cfg(test)]
 mod test_support;
 pub mod watch;

@@ -9,7 +9,7 @@ use pgvip_node_agent::announce::Announcer;
 use pgvip_node_agent::config::{Args, LogFormat};
 use pgvip_node_agent::metrics::Metrics;
 use pgvip_node_agent::netlink::Netlink;
-use pgvip_node_agent::{heartbeat, http, report, watch, Error};
+use pgvip_node_agent::{heartbeat, http, report, reserved, watch, Error};
 use tokio::sync::{mpsc, watch as signal_watch};
 use tracing::{error, info};
 
@@ -77,6 +77,11 @@ async fn run(args: Args) -> Result<(), Error> {
         stopped(stop_rx.clone()),
     ));
     let mut tasks = watch::spawn_watches(&client, &args.node_name, &scopes, &input_tx);
+    tasks.push(tokio::spawn(reserved::run(
+        client.clone(),
+        args.node_name.clone(),
+        input_tx.clone(),
+    )));
     tasks.push(tokio::spawn(watch::probe(
         client.clone(),
         watch::probe_interval(args.hold()),

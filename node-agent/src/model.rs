@@ -8,7 +8,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use pgvip_api::{NodeReport, PostgresVip};
+use pgvip_api::{condition, NodeReport, PostgresVip};
 
 /// Namespace and name of a PostgresVip.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -46,6 +46,19 @@ pub struct VipView {
     pub interface: Option<String>,
     /// This node's current `status.nodes[]` entry, if any.
     pub reported: Option<ReportState>,
+    /// The message of a failed cloud move (`CloudAssigned=False`, reason `CloudMoveFailed`).
+    pub cloud_failure: Option<String>,
+}
+
+impl VipView {
+    /// Why `node` must not hold the address although it is the desired node: the cloud move
+    /// to it failed and has not succeeded since. A failed re-confirmation of an assignment
+    /// already on `node` withholds nothing (the cloud still routes the address here).
+    pub fn withheld_on(&self, node: &str) -> Option<&str> {
+        let pending = self.desired_node.as_deref() == Some(node)
+            && self.assigned_node.as_deref() != Some(node);
+        self.cloud_failure.as_deref().filter(|_| pending)
+    }
 }
 
 impl VipView {
@@ -76,6 +89,14 @@ impl VipView {
             reported: status
                 .and_then(|s| s.nodes.iter().find(|n| n.node == node))
                 .map(ReportState::from_report),
+            cloud_failure: status
+                .and_then(|s| {
+                    s.conditions
+                        .iter()
+                        .find(|c| c.type_ == condition::CLOUD_ASSIGNED)
+                })
+                .filter(|c| c.status == "False" && c.reason == condition::CLOUD_MOVE_FAILED)
+                .map(|c| c.message.clone()),
         })
     }
 }
@@ -201,6 +222,54 @@ mod tests {
         assert!(v.reported.unwrap().address_configured);
         let other = VipView::from_resource(&vip, "w3").unwrap();
         assert_eq!(other.reported, None);
+    }
+
+    #[test]
+    fn a_failed_move_withholds_the_address_from_its_target_only() {
+        let failed = |desired: &str, assigned: Option<&str>, reason: &str, status: &str| {
+            let mut vip = vip_yaml();
+            vip.status = Some(PostgresVipStatus {
+                desired_node: Some(desired.into()),
+                assigned_node: assigned.map(str::to_string),
+                conditions: vec![pgvip_api::Condition {
+                    type_: condition::CLOUD_ASSIGNED.into(),
+                    status: status.into(),
+                    reason: reason.into(),
+                    message: "moving the address to w2 failed (invalid_parameter): nope".into(),
+                    last_transition_time: "t".into(),
+                    observed_generation: None,
+                }],
+                ..Default::default()
+            });
+            VipView::from_resource(&vip, "w2").unwrap()
+        };
+        // (view, node asking, withheld?)
+        let cases = [
+            (
+                failed("w2", Some("w1"), "CloudMoveFailed", "False"),
+                "w2",
+                true,
+            ),
+            (failed("w2", None, "CloudMoveFailed", "False"), "w2", true),
+            (
+                failed("w2", Some("w2"), "CloudMoveFailed", "False"),
+                "w2",
+                false,
+            ), // re-confirmation
+            (
+                failed("w2", Some("w1"), "MovePending", "False"),
+                "w2",
+                false,
+            ),
+            (
+                failed("w2", Some("w1"), "CloudMoveFailed", "False"),
+                "w1",
+                false,
+            ), // not desired
+        ];
+        for (i, (v, node, want)) in cases.into_iter().enumerate() {
+            assert_eq!(v.withheld_on(node).is_some(), want, "case {i}");
+        }
     }
 
     #[test]

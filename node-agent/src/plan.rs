@@ -3,9 +3,10 @@
 //! announced for, which addresses to remove, which to add, and whether to announce.
 //!
 //! Data flow: `agent` snapshots netlink state, calls [`plan`], executes the actions in order
-//! (removals first), then builds the report state from the outcome.
+//! (removals first), then builds the report state from the outcome. The desired node holds
+//! nothing when the address is one a Node or pod uses, or when the cloud move to it failed.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -28,6 +29,8 @@ pub struct PlanInput<'a> {
     pub keep: &'a BTreeSet<IpAddr>,
     /// The `cloud.assignedAt` this node last announced for.
     pub last_announced: Option<&'a str>,
+    /// Addresses Nodes and pods use (canonical), with who uses them: never configured.
+    pub reserved: &'a BTreeMap<IpAddr, String>,
 }
 
 /// One side effect.
@@ -90,6 +93,21 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     };
     if vip.desired_node.as_deref() != Some(input.node) {
         remove_owned(&mut out, input, address, |_| true);
+        return out;
+    }
+    // The desired node, but the address is taken, or the cloud refused to move it here:
+    // hold nothing (fail closed) and say why in the report.
+    if let Some(user) = input.reserved.get(&address.to_canonical()) {
+        remove_owned(&mut out, input, address, |_| true);
+        out.error = Some(Error::AddressInUse {
+            address,
+            user: user.clone(),
+        });
+        return out;
+    }
+    if let Some(why) = vip.withheld_on(input.node) {
+        remove_owned(&mut out, input, address, |_| true);
+        out.error = Some(Error::Withheld(why.to_string()));
         return out;
     }
     out.wanted = true;

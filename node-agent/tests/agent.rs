@@ -341,3 +341,72 @@ fn never_reaching_the_api_removes_addresses_left_from_before() {
         running.abort();
     })
 }
+
+#[test]
+fn a_failed_move_or_an_address_in_use_is_removed_and_reported() {
+    in_netns(|| async {
+        let net = Netlink::connect().unwrap();
+        let eth = setup(&net).await;
+        let (mut agent, mut reports, _) =
+            new_agent(Duration::from_secs(30), Duration::from_secs(10), false);
+        // Desired here, configured before the move (harmless: the cloud does not route yet).
+        agent
+            .handle(relisted(vec![vip(
+                "a",
+                "10.0.1.100",
+                Some(NODE),
+                Some("w2"),
+                None,
+            )]))
+            .await;
+        assert!(owned_on(&net, "10.0.1.100", &eth).await);
+
+        // The move here failed: nothing stays on the node, and the report says why.
+        let mut failed = vip("a", "10.0.1.100", Some(NODE), Some("w2"), None);
+        failed.cloud_failure = Some("moving the address to w1 failed (invalid_parameter)".into());
+        drain(&mut reports);
+        agent.handle(applied(failed)).await;
+        assert!(find(&net, "10.0.1.100").await.is_empty(), "withheld");
+        let r = drain(&mut reports).pop().expect("a report").report;
+        assert!(!r.address_configured);
+        let e = r.last_error.unwrap_or_default();
+        assert!(
+            e.starts_with("not configured") && e.contains("invalid_parameter"),
+            "{e}"
+        );
+
+        // The move succeeds: the address comes back and is announced.
+        agent
+            .handle(applied(vip(
+                "a",
+                "10.0.1.100",
+                Some(NODE),
+                Some(NODE),
+                Some(T1),
+            )))
+            .await;
+        assert!(owned_on(&net, "10.0.1.100", &eth).await);
+        let r = drain(&mut reports).pop().expect("a report").report;
+        assert!(r.address_configured && r.last_error.is_none());
+        assert_eq!(r.announced_for.as_deref(), Some(T1));
+
+        // A Node turns out to use the address: removed at once, reported as refused.
+        agent
+            .handle(Input::Reserved(
+                [(
+                    "10.0.1.100".parse().unwrap(),
+                    "node w3's InternalIP".to_string(),
+                )]
+                .into(),
+            ))
+            .await;
+        assert!(find(&net, "10.0.1.100").await.is_empty(), "in use");
+        let r = drain(&mut reports).pop().expect("a report").report;
+        assert!(!r.address_configured);
+        let e = r.last_error.unwrap_or_default();
+        assert!(
+            e.starts_with("refused") && e.contains("node w3's InternalIP"),
+            "{e}"
+        );
+    })
+}

@@ -51,6 +51,7 @@ impl Agent {
             net,
             keep: &keep,
             last_announced: mem.announced.as_ref().map(|(at, _)| at.as_str()),
+            reserved: &self.reserved,
         });
         let mut errors: Vec<Error> = p.error.into_iter().collect();
         let mut acted = false;

@@ -34,6 +34,7 @@ fn vip(address: &str, desired: Option<&str>, assigned: Option<&str>, at: Option<
         garp_interval: Duration::from_millis(500),
         interface: None,
         reported: None,
+        cloud_failure: None,
     }
 }
 
@@ -78,6 +79,7 @@ fn run(
         net,
         keep: &keep,
         last_announced: last,
+        reserved: &BTreeMap::new(),
     }))
 }
 
@@ -322,6 +324,7 @@ fn wanted_and_interface_fields() {
         net: &n,
         keep: &keep,
         last_announced: None,
+        reserved: &BTreeMap::new(),
     });
     assert!(p.wanted);
     assert_eq!(p.interface.as_deref(), Some("eth0"));
@@ -335,6 +338,7 @@ fn wanted_and_interface_fields() {
             net: &n,
             keep: &keep,
             last_announced: None,
+            reserved: &BTreeMap::new(),
         }
     });
     assert!(!p.wanted);
@@ -375,4 +379,74 @@ fn orphans_are_owned_addresses_of_no_known_vip() {
         .map(|a| a.address.to_string())
         .collect();
     assert_eq!(got, ["10.0.1.101"]);
+}
+
+#[test]
+fn the_desired_node_holds_nothing_that_is_in_use_or_withheld() {
+    let mine = owned(2, "10.0.1.100");
+    let n = net(std::slice::from_ref(&mine));
+    let keep = BTreeSet::new();
+    let reserved: BTreeMap<IpAddr, String> = [
+        (
+            "10.0.1.100".parse().unwrap(),
+            "node w3's InternalIP".to_string(),
+        ),
+        ("fd00::64".parse().unwrap(), "pod db/x's IP".to_string()),
+    ]
+    .into();
+    let mut failed = vip("10.0.1.100", Some(NODE), Some("w2"), Some(AT1));
+    failed.cloud_failure = Some("moving the address to w1 failed".into());
+    let mut reconfirm = failed.clone();
+    reconfirm.assigned_node = Some(NODE.into());
+    let plain = vip("10.0.1.100", Some(NODE), Some(NODE), Some(AT1));
+    let v6 = vip("fd00:0::64", Some(NODE), Some(NODE), Some(AT1));
+    let none = BTreeMap::new();
+    // (vip, reserved, expected rendering, wanted)
+    type Case<'a> = (
+        &'a VipView,
+        &'a BTreeMap<IpAddr, String>,
+        Vec<&'a str>,
+        bool,
+    );
+    let cases: [Case; 5] = [
+        (
+            &plain,
+            &reserved,
+            vec!["remove 10.0.1.100 @2", "error address_in_use"],
+            false,
+        ),
+        (&v6, &reserved, vec!["error address_in_use"], false), // canonical form matches
+        (
+            &failed,
+            &none,
+            vec!["remove 10.0.1.100 @2", "error withheld"],
+            false,
+        ),
+        // A failed re-confirmation of an assignment already here keeps the address.
+        (
+            &reconfirm,
+            &none,
+            vec!["announce 10.0.1.100 @eth0 for 2025-05-01T10:00:00.000Z x3"],
+            true,
+        ),
+        (
+            &plain,
+            &none,
+            vec!["announce 10.0.1.100 @eth0 for 2025-05-01T10:00:00.000Z x3"],
+            true,
+        ),
+    ];
+    for (i, (v, r, want, wanted)) in cases.into_iter().enumerate() {
+        let p = plan(&PlanInput {
+            node: NODE,
+            vip: Some(v),
+            previous_address: None,
+            net: &n,
+            keep: &keep,
+            last_announced: None,
+            reserved: r,
+        });
+        assert_eq!(render(&p), want, "case {i}");
+        assert_eq!(p.wanted, wanted, "case {i}");
+    }
 }

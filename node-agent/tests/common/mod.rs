@@ -158,6 +158,7 @@ pub fn vip(
         garp_interval: Duration::from_millis(10),
         interface: None,
         reported: None,
+        cloud_failure: None,
     }
 }
 
