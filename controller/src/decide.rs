@@ -386,22 +386,15 @@ fn confirm_primary_answer(inp: &Inputs<'_>, leader: &str, scope: &str) -> Result
             body.scope.as_deref().unwrap_or("")
         ));
     }
-    // The right member, not (yet) a running primary: Patroni answers 200 as soon as it holds
-    // the lock, while the body still says `replica` until the promotion is done.
-    let not_yet = |what: String| {
-        Err(no(
-            reason::REST_REJECTED,
-            format!("GET /primary on {leader}: {what}: it holds the lock but is not running as primary yet"),
-        ))
-    };
-    if !body.is_primary_role() {
-        return not_yet(format!("role is {:?}", body.role.as_deref().unwrap_or("")));
-    }
-    if body.state.as_deref() != Some("running") {
-        return not_yet(format!(
-            "state is {:?}",
-            body.state.as_deref().unwrap_or("")
-        ));
+    // The right member answering 200 holds the lock: that is Patroni's own "route writes
+    // here". It answers so as soon as it took the lock, while its body still says `replica`
+    // until the promotion is done; the move starts now, so the cloud call (seconds on real
+    // OCI) overlaps the promotion. A holder whose promotion fails releases the lock, and the
+    // address goes with it. Only a standby leader is never a write VIP's member.
+    if body.role.as_deref() == Some("standby_leader") {
+        return disagree(
+            "role is \"standby_leader\": a standby cluster's leader is read-only".to_string(),
+        );
     }
     Ok(())
 }

@@ -280,6 +280,7 @@ fn primary_decision_table() {
         ),
         (
             // Patroni answers 200 once it holds the lock; the role follows the promotion.
+            // The move starts now so that it overlaps the promotion.
             "REST 200 but still replica (promoting)",
             |w| {
                 w.probes.insert(
@@ -287,17 +288,27 @@ fn primary_decision_table() {
                     answer(200, body("orders-1", "replica", "running")),
                 );
             },
-            reason::REST_REJECTED,
+            "Confirmed",
         ),
         (
-            "REST state starting",
+            "REST 200, state starting",
             |w| {
                 w.probes.insert(
                     "orders-1".into(),
                     answer(200, body("orders-1", "primary", "starting")),
                 );
             },
-            reason::REST_REJECTED,
+            "Confirmed",
+        ),
+        (
+            "REST 200 from a standby leader",
+            |w| {
+                w.probes.insert(
+                    "orders-1".into(),
+                    answer(200, body("orders-1", "standby_leader", "running")),
+                );
+            },
+            reason::REST_DISAGREES,
         ),
         (
             "REST 200 without JSON",
