@@ -27,7 +27,8 @@ use crate::ownership::{in_use, owner_elsewhere, Claim};
 use crate::probe::url;
 use crate::readiness::{self, check, Candidate};
 use crate::status::{
-    announced, derive_conditions, needs_cloud_move, with_assignment, with_decision, DataPath, Facts,
+    announced, derive_conditions, drain_node, needs_cloud_move, with_assignment, with_decision,
+    DataPath, Facts,
 };
 use crate::watch::key;
 use crate::{Error, Result, FINALIZER};
@@ -195,6 +196,7 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
     let ts = now_rfc3339();
     let was_confirmed = conditions::is_true(&cur.conditions, condition::LEADER_CONFIRMED);
     let mut next = with_decision(&cur, &decision, replica, gen, &ts);
+    next.drain_node = drain_node(&cur, &decision, replica, &inputs.probes);
     match &decision {
         // A move still pending (e.g. published by a replica that lost leadership before
         // the move) is timed from this replica's first sight of the lock, so the failover

@@ -16,7 +16,7 @@ use pgvip_api::{
 
 use crate::cloud::CloudAssignment;
 use crate::conditions::{self, reason, FALSE, TRUE, UNKNOWN};
-use crate::decide::Decision;
+use crate::decide::{Decision, ProbeOutcome};
 
 /// The controller-owned view of a status: everything except `nodes`.
 pub fn controller_view(status: &PostgresVipStatus) -> PostgresVipStatus {
@@ -137,6 +137,8 @@ pub fn with_decision(
 ) -> PostgresVipStatus {
     let mut st = controller_view(prev);
     st.observed_generation = generation;
+    // Only the reconciler's `drain_node` sets it again, for a pass that confirms a move.
+    st.drain_node = None;
     match decision {
         Decision::Confirmed(m) => {
             st.leader = Some(LeaderStatus {
@@ -192,6 +194,38 @@ pub fn with_decision(
     st
 }
 
+/// The node that keeps the address while the cloud moves it away (`status.drainNode`): the
+/// node the cloud assigns it to now, when the member that was there is proven demoted (its
+/// health endpoint answered with an error status in this pass: Patroni's "not primary"). A
+/// member that did not answer might still be a running primary cut off from the API server,
+/// so its node removes the address at once, as does every node of a replica VIP. Kept for the
+/// rest of the same move; `None` once no move is under way.
+pub fn drain_node(
+    prev: &PostgresVipStatus,
+    decision: &Decision,
+    replica: bool,
+    probes: &std::collections::BTreeMap<String, ProbeOutcome>,
+) -> Option<String> {
+    let Decision::Confirmed(m) = decision else {
+        return None;
+    };
+    let from = prev
+        .assigned_node
+        .as_deref()
+        .filter(|a| *a != m.node && !replica)?;
+    if prev.drain_node.as_deref() == Some(from) && prev.desired_node.as_deref() == Some(&m.node) {
+        return Some(from.to_string());
+    }
+    let old = prev
+        .leader
+        .as_ref()
+        .filter(|l| l.node == from && l.pod != m.pod)?;
+    match probes.get(&old.pod) {
+        Some(ProbeOutcome::Answered { status, .. }) if *status >= 400 => Some(from.to_string()),
+        _ => None,
+    }
+}
+
 /// True when the address must be (re)assigned in the cloud to `desiredNode`.
 pub fn needs_cloud_move(st: &PostgresVipStatus) -> bool {
     match &st.desired_node {
@@ -216,6 +250,7 @@ pub fn with_assignment(
     assigned_at: &str,
 ) -> PostgresVipStatus {
     let mut st = controller_view(prev);
+    st.drain_node = None;
     let prev_cloud = st.cloud.clone().unwrap_or_default();
     let same_object = a.private_ip_id.is_some() && prev_cloud.private_ip_id == a.private_ip_id;
     st.assigned_node = Some(node.to_string());

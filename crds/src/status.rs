@@ -36,6 +36,14 @@ pub struct PostgresVipStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub desired_node: Option<String>,
 
+    /// The previous holder, proven demoted (its Patroni answered `GET /primary` with an error
+    /// status when the new leader was confirmed), which keeps the address while the cloud
+    /// assignment still points at it: applications then get a fast refusal from a read-only
+    /// server instead of a silent drop during the move. Its agent removes the address as soon
+    /// as `assignedNode` leaves it, or when a move fails. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain_node: Option<String>,
+
     /// Node whose VNIC the cloud control plane has confirmed holds the address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assigned_node: Option<String>,

@@ -101,10 +101,13 @@ struct Memory {
     announcing: Option<JoinHandle<()>>,
     /// `announced` was initialised from the object's own report.
     seeded: bool,
+    /// `announcing` is the burst of a cloud move to this node still under way.
+    moving: bool,
 }
 
 impl Memory {
     fn stop_announcing(&mut self) {
+        self.moving = false;
         if let Some(task) = self.announcing.take() {
             task.abort();
         }

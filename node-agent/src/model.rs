@@ -48,6 +48,8 @@ pub struct VipView {
     pub reported: Option<ReportState>,
     /// The message of a failed cloud move (`CloudAssigned=False`, reason `CloudMoveFailed`).
     pub cloud_failure: Option<String>,
+    /// `status.drainNode`: the demoted previous holder that keeps the address during the move.
+    pub drain_node: Option<String>,
 }
 
 impl VipView {
@@ -58,6 +60,17 @@ impl VipView {
         let pending = self.desired_node.as_deref() == Some(node)
             && self.assigned_node.as_deref() != Some(node);
         self.cloud_failure.as_deref().filter(|_| pending)
+    }
+
+    /// True when `node`, no longer desired, keeps the address while the cloud still assigns it
+    /// here: the controller proved the member on it demoted (`drainNode`), so applications
+    /// get a fast refusal instead of a silent drop until the move is done. A failed move ends
+    /// it (fail closed).
+    pub fn drains_on(&self, node: &str) -> bool {
+        self.drain_node.as_deref() == Some(node)
+            && self.assigned_node.as_deref() == Some(node)
+            && self.desired_node.as_deref() != Some(node)
+            && self.cloud_failure.is_none()
     }
 }
 
@@ -89,6 +102,7 @@ impl VipView {
             reported: status
                 .and_then(|s| s.nodes.iter().find(|n| n.node == node))
                 .map(ReportState::from_report),
+            drain_node: status.and_then(|s| s.drain_node.clone()),
             cloud_failure: status
                 .and_then(|s| {
                     s.conditions

@@ -33,6 +33,11 @@ pub struct PlanInput<'a> {
     pub reserved: &'a BTreeMap<IpAddr, String>,
 }
 
+/// Gap between announcements while the cloud move to this node is under way.
+pub const MOVING_ANNOUNCE_INTERVAL: Duration = Duration::from_millis(10);
+/// At most this many of them (3 s); the regular announcement follows the assignment.
+pub const MOVING_ANNOUNCE_ROUNDS: u32 = 300;
+
 /// One side effect.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -41,6 +46,16 @@ pub enum Action {
     /// Add `address` as a pgvip-owned host address on `link`.
     Add {
         /// Target interface.
+        link: Link,
+        /// The VIP.
+        address: IpAddr,
+    },
+    /// Announce every [`MOVING_ANNOUNCE_INTERVAL`] while the cloud move to this node is under
+    /// way (once per move: the executor does not restart a running burst). The fabric drops a
+    /// claim from a port the address is not assigned to, so the first one after the move lands
+    /// within an interval of it, instead of after the controller's read-back and status write.
+    AnnounceWhileMoving {
+        /// Interface to send on.
         link: Link,
         /// The VIP.
         address: IpAddr,
@@ -92,7 +107,10 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         }
     };
     if vip.desired_node.as_deref() != Some(input.node) {
-        remove_owned(&mut out, input, address, |_| true);
+        // A demoted previous holder keeps what it has until the cloud moved the address away.
+        if !vip.drains_on(input.node) {
+            remove_owned(&mut out, input, address, |_| true);
+        }
         return out;
     }
     // The desired node, but the address is taken, or the cloud refused to move it here:
@@ -129,6 +147,12 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         .any(|a| a.address == address && a.index == link.index);
     if !on_target {
         out.actions.push(Action::Add {
+            link: link.clone(),
+            address,
+        });
+    }
+    if vip.assigned_node.as_deref() != Some(input.node) {
+        out.actions.push(Action::AnnounceWhileMoving {
             link: link.clone(),
             address,
         });

@@ -589,3 +589,72 @@ fn address_configured_states_what_the_agents_report_is_on_their_nodes() {
         assert!(c.message.contains(want_msg), "case {i}: {}", c.message);
     }
 }
+
+#[test]
+fn a_demoted_previous_holder_drains_until_the_move_is_done() {
+    use crate::decide::ProbeOutcome;
+    use std::collections::BTreeMap;
+    let on_n1 = assigned("n1", "A1"); // leader pg-n1 on n1, assigned to n1
+    let to_n2 = member("n2");
+    let (stay, to_n3) = (member("n1"), member("n3"));
+    let probes = |status: Option<u16>| -> BTreeMap<String, ProbeOutcome> {
+        status
+            .map(|s| {
+                (
+                    "pg-n1".to_string(),
+                    ProbeOutcome::Answered {
+                        status: s,
+                        body: None,
+                    },
+                )
+            })
+            .into_iter()
+            .collect()
+    };
+    let unreachable: BTreeMap<String, ProbeOutcome> =
+        [("pg-n1".to_string(), ProbeOutcome::Failed("refused".into()))].into();
+    let mut draining = with_decision(&on_n1, &to_n2, false, Some(3), "t1");
+    draining.drain_node = Some("n1".into());
+    let moved = with_assignment(&draining, "n2", &assignment("v2", "pip", false), "A2");
+    // (previous status, decision, replica VIP, probes, drain)
+    type Case<'a> = (
+        &'a PostgresVipStatus,
+        &'a Decision,
+        bool,
+        BTreeMap<String, ProbeOutcome>,
+        Option<&'a str>,
+    );
+    let cases: Vec<Case> = vec![
+        (&on_n1, &to_n2, false, probes(Some(503)), Some("n1")), // proven demoted
+        (&on_n1, &to_n2, false, probes(Some(200)), None),       // still claims primary
+        (&on_n1, &to_n2, false, unreachable.clone(), None),     // might be a cut-off primary
+        (&on_n1, &to_n2, false, probes(None), None),            // not asked
+        (&on_n1, &to_n2, true, probes(Some(503)), None),        // replica VIPs never drain
+        (&on_n1, &stay, false, probes(Some(503)), None),        // no move
+        (&draining, &to_n2, false, unreachable.clone(), Some("n1")), // the same move goes on
+        (&draining, &to_n3, false, unreachable, None),          // another move: proven again
+        (&moved, &to_n2, false, probes(Some(503)), None),       // the move is done
+    ];
+    for (i, (prev, d, replica, p, want)) in cases.into_iter().enumerate() {
+        assert_eq!(
+            drain_node(prev, d, replica, &p).as_deref(),
+            want,
+            "case {i}"
+        );
+    }
+    assert_eq!(moved.drain_node, None, "an assignment ends the drain");
+    let lost = with_decision(
+        &draining,
+        &Decision::Unconfirmed {
+            reason: reason::NO_LEADER_LOCK,
+            message: "x".into(),
+        },
+        false,
+        Some(3),
+        "t2",
+    );
+    assert_eq!(
+        lost.drain_node, None,
+        "no confirmed member: nobody keeps it"
+    );
+}

@@ -15,7 +15,9 @@ use crate::error::Error;
 use crate::model::{now_rfc3339, report_needed, ReportState, VipKey};
 use crate::netlink::{AddOutcome, DelOutcome};
 use crate::netstate::{IfAddr, NetState};
-use crate::plan::{plan, seed_announced, Action, PlanInput};
+use crate::plan::{
+    plan, seed_announced, Action, PlanInput, MOVING_ANNOUNCE_INTERVAL, MOVING_ANNOUNCE_ROUNDS,
+};
 
 impl Agent {
     /// Plans and executes one VIP against the snapshot `net`.
@@ -106,6 +108,23 @@ impl Agent {
                     }
                 }
                 Action::Announce { .. } => {}
+                Action::AnnounceWhileMoving { link, address } if !add_failed && !mem.moving => {
+                    mem.stop_announcing();
+                    match self.announcer.start(
+                        &link,
+                        address,
+                        MOVING_ANNOUNCE_ROUNDS,
+                        MOVING_ANNOUNCE_INTERVAL,
+                    ) {
+                        Ok(task) => {
+                            debug!(vip = %key, %address, interface = %link.name, "announcing while the cloud move is under way");
+                            mem.announcing = task;
+                            mem.moving = true;
+                        }
+                        Err(e) => errors.push(e),
+                    }
+                }
+                Action::AnnounceWhileMoving { .. } => {}
             }
         }
         if !p.wanted {

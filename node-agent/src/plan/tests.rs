@@ -35,6 +35,7 @@ fn vip(address: &str, desired: Option<&str>, assigned: Option<&str>, at: Option<
         interface: None,
         reported: None,
         cloud_failure: None,
+        drain_node: None,
     }
 }
 
@@ -46,6 +47,9 @@ fn render(p: &Plan) -> Vec<String> {
         .map(|a| match a {
             Action::Remove(a) => format!("remove {} @{}", a.address, a.index),
             Action::Add { link, address } => format!("add {address} @{}", link.name),
+            Action::AnnounceWhileMoving { link, address } => {
+                format!("announce {address} @{} while moving", link.name)
+            }
             Action::Announce {
                 link,
                 address,
@@ -93,7 +97,7 @@ fn decision_table() {
 
     let cases: Vec<(&str, Vec<String>, Vec<&str>)> = vec![
         (
-            "desired here, nothing present: add, no announce before the cloud move",
+            "desired here, nothing present: add, announce while the move is under way",
             run(
                 Some(&vip("10.0.1.100", Some(NODE), Some("w2"), Some(AT1))),
                 None,
@@ -101,7 +105,10 @@ fn decision_table() {
                 &[],
                 None,
             ),
-            vec!["add 10.0.1.100 @eth0"],
+            vec![
+                "add 10.0.1.100 @eth0",
+                "announce 10.0.1.100 @eth0 while moving",
+            ],
         ),
         (
             "desired and assigned here: add and announce",
@@ -197,7 +204,11 @@ fn decision_table() {
                 &[],
                 None,
             ),
-            vec!["remove 10.0.1.100 @2", "add 10.0.1.101 @eth0"],
+            vec![
+                "remove 10.0.1.100 @2",
+                "add 10.0.1.101 @eth0",
+                "announce 10.0.1.101 @eth0 while moving",
+            ],
         ),
         (
             "held on the wrong interface: move it",
@@ -208,7 +219,11 @@ fn decision_table() {
                 &[],
                 None,
             ),
-            vec!["remove 10.0.1.100 @3", "add 10.0.1.100 @eth0"],
+            vec![
+                "remove 10.0.1.100 @3",
+                "add 10.0.1.100 @eth0",
+                "announce 10.0.1.100 @eth0 while moving",
+            ],
         ),
         (
             "a foreign copy (no mark) is never removed",
@@ -230,7 +245,10 @@ fn decision_table() {
                 &[],
                 None,
             ),
-            vec!["add 10.0.1.100 @eth0"],
+            vec![
+                "add 10.0.1.100 @eth0",
+                "announce 10.0.1.100 @eth0 while moving",
+            ],
         ),
         (
             "another VIP wants the same address here: keep it",
@@ -302,7 +320,10 @@ fn explicit_interface_wins_and_must_exist() {
     v.interface = Some("eth1".into());
     assert_eq!(
         run(Some(&v), None, &net(&[]), &[], None),
-        ["add 10.0.1.100 @eth1"]
+        [
+            "add 10.0.1.100 @eth1",
+            "announce 10.0.1.100 @eth1 while moving"
+        ]
     );
     v.interface = Some("bond0".into());
     assert_eq!(
@@ -449,4 +470,37 @@ fn the_desired_node_holds_nothing_that_is_in_use_or_withheld() {
         assert_eq!(render(&p), want, "case {i}");
         assert_eq!(p.wanted, wanted, "case {i}");
     }
+}
+
+#[test]
+fn a_demoted_previous_holder_keeps_the_address_until_the_move_is_done() {
+    let held = net(&[owned(2, "10.0.1.100")]);
+    let drain = |assigned: &str, failure: bool| {
+        let mut v = vip("10.0.1.100", Some("w2"), Some(assigned), Some(AT1));
+        v.drain_node = Some(NODE.into());
+        v.cloud_failure = failure.then(|| "moving the address to w2 failed".to_string());
+        v
+    };
+    let cases = [
+        (
+            "draining, cloud still here: keep, announce nothing",
+            drain(NODE, false),
+            vec![],
+        ),
+        (
+            "the cloud moved it away: remove",
+            drain("w2", false),
+            vec!["remove 10.0.1.100 @2"],
+        ),
+        (
+            "the move failed: remove (fail closed)",
+            drain(NODE, true),
+            vec!["remove 10.0.1.100 @2"],
+        ),
+    ];
+    for (what, v, want) in cases {
+        assert_eq!(run(Some(&v), None, &held, &[], None), want, "{what}");
+    }
+    // Nothing to keep is nothing to add either.
+    assert!(run(Some(&drain(NODE, false)), None, &net(&[]), &[], None).is_empty());
 }

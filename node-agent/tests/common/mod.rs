@@ -159,6 +159,7 @@ pub fn vip(
         interface: None,
         reported: None,
         cloud_failure: None,
+        drain_node: None,
     }
 }
 
