@@ -103,6 +103,8 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
     let snapshot = vip.status.clone().unwrap_or_default();
     let mut cur = sh.writes.base(&k, &snapshot);
     let nodes = snapshot.nodes.clone();
+    let silent = silent_agents(ctx, &nodes);
+    let silent = &silent;
     let mut w = Writer {
         api,
         sh,
@@ -125,7 +127,15 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
             derive_conditions(
                 &mut next,
                 &nodes,
-                &facts(sh, gen, &now_rfc3339(), None, false, DataPath::NotChecked),
+                &facts(
+                    sh,
+                    silent,
+                    gen,
+                    &now_rfc3339(),
+                    None,
+                    false,
+                    DataPath::NotChecked,
+                ),
             );
             w.write(&mut cur, next).await?;
             warn!(error = %msg, "invalid PostgresVip; waiting for a change");
@@ -264,7 +274,7 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
     derive_conditions(
         &mut next,
         &nodes,
-        &facts(sh, gen, &ts, None, false, DataPath::NotChecked),
+        &facts(sh, silent, gen, &ts, None, false, DataPath::NotChecked),
     );
     if let Some(v) = sh.readiness.verdict(&k) {
         readiness::set_condition(&mut next, &v, gen, &ts);
@@ -333,7 +343,7 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
                 derive_conditions(
                     &mut next,
                     &nodes,
-                    &facts(sh, gen, &ts, None, false, DataPath::NotChecked),
+                    &facts(sh, silent, gen, &ts, None, false, DataPath::NotChecked),
                 );
                 w.write(&mut cur, next).await?;
                 sh.writes.confirm(&k, &node);
@@ -350,6 +360,7 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
                     &nodes,
                     &facts(
                         sh,
+                        silent,
                         gen,
                         &ts,
                         Some((e.category, e.message.clone())),
@@ -391,9 +402,12 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
             derive_conditions(
                 &mut next,
                 &nodes,
-                &facts(sh, gen, &ts, None, false, dp.clone()),
+                &facts(sh, silent, gen, &ts, None, false, dp.clone()),
             );
-            if matches!(dp, DataPath::Failed(_)) {
+            let elsewhere = conditions::get(&next.conditions, condition::ADDRESS_CONFIGURED)
+                .is_some_and(|c| c.reason == reason::CONFIGURED_ELSEWHERE);
+            if matches!(dp, DataPath::Failed(_)) || elsewhere {
+                // A holder that stays silent lapses by time alone: look again soon.
                 requeue = requeue.min(Duration::from_secs(2));
             } else if conditions::is_true(&next.conditions, condition::READY) {
                 if let Some(rec) = sh.failovers.finish(&k, Instant::now()) {
@@ -424,7 +438,7 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
             derive_conditions(
                 &mut next,
                 &nodes,
-                &facts(sh, gen, &ts, None, timed_out, DataPath::NotChecked),
+                &facts(sh, silent, gen, &ts, None, timed_out, DataPath::NotChecked),
             );
             w.write(&mut cur, next).await?;
             // Past the timeout, the agent's report (a status change) triggers the next pass;
@@ -459,6 +473,31 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
         requeue = requeue.min(ttl.saturating_sub(l.age) + Duration::from_millis(100));
     }
     Ok(Action::requeue(requeue))
+}
+
+/// The reporting nodes whose agent's heartbeat Lease has lapsed (or is missing): what they
+/// reported last may no longer be true.
+fn silent_agents(
+    ctx: &Context,
+    nodes: &[pgvip_api::NodeReport],
+) -> std::collections::BTreeSet<String> {
+    let now = chrono::Utc::now();
+    let ns = &ctx.shared.settings.agent_namespace;
+    nodes
+        .iter()
+        .filter(|n| {
+            let name = pgvip_api::agent::heartbeat_lease_name(&n.node);
+            let lease = ctx
+                .stores
+                .agents
+                .get(&kube::runtime::reflector::ObjectRef::new(&name).within(ns));
+            !matches!(
+                check::agent_facts(lease.as_deref(), now),
+                readiness::AgentFacts::Alive(_)
+            )
+        })
+        .map(|n| n.node.clone())
+        .collect()
 }
 
 /// How often a refused PostgresVip looks again (an owner's address change, or a node or pod
@@ -528,7 +567,15 @@ async fn refuse(
     derive_conditions(
         &mut next,
         nodes,
-        &facts(sh, gen, &ts, None, false, DataPath::NotChecked),
+        &facts(
+            sh,
+            &crate::status::NO_SILENT_AGENTS,
+            gen,
+            &ts,
+            None,
+            false,
+            DataPath::NotChecked,
+        ),
     );
     w.write(cur, next).await?;
     sh.failovers.forget(&w.key);
@@ -643,8 +690,10 @@ fn schedule_readiness(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn facts<'a>(
     sh: &Shared,
+    silent_agents: &'a std::collections::BTreeSet<String>,
     generation: Option<i64>,
     now: &'a str,
     cloud_error: Option<(&'a str, String)>,
@@ -658,6 +707,7 @@ fn facts<'a>(
         cloud_error,
         announce_timed_out,
         data_path,
+        silent_agents,
     }
 }
 

@@ -6,7 +6,7 @@
 //! ([`derive_conditions`]), and sends the result with [`apply`] only when it differs from what
 //! is stored. The body never contains `nodes`: those entries belong to the node-agents.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use kube::api::{Api, Patch, PatchParams};
@@ -291,7 +291,14 @@ pub struct Facts<'a> {
     pub announce_timed_out: bool,
     /// Data-path check result.
     pub data_path: DataPath,
+    /// Nodes whose agent's heartbeat has lapsed: their reports are what they said last, not
+    /// what is on the node now, so they never hold `AddressConfigured` back (a lost node
+    /// cannot report that it dropped the address; the cloud no longer routes to it).
+    pub silent_agents: &'a BTreeSet<String>,
 }
+
+/// No silent agents.
+pub static NO_SILENT_AGENTS: BTreeSet<String> = BTreeSet::new();
 
 /// True when the desired node's agent reports the address configured and announced for the
 /// current assignment.
@@ -314,15 +321,16 @@ pub fn announced(st: &PostgresVipStatus, nodes: &[pgvip_api::NodeReport]) -> boo
 fn address_condition(
     st: &PostgresVipStatus,
     nodes: &[pgvip_api::NodeReport],
+    silent: &BTreeSet<String>,
     cloud_ok: bool,
     withheld: bool,
     timed_out: bool,
 ) -> (&'static str, &'static str, String) {
-    let elsewhere: Vec<&str> = nodes
+    let (elsewhere, unheard): (Vec<&str>, Vec<&str>) = nodes
         .iter()
         .filter(|n| n.address_configured && Some(&n.node) != st.desired_node.as_ref())
         .map(|n| n.node.as_str())
-        .collect();
+        .partition(|n| !silent.contains(*n));
     let Some(d) = &st.desired_node else {
         return if elsewhere.is_empty() {
             (
@@ -355,11 +363,15 @@ fn address_condition(
         return (FALSE, reason::ADDRESS_WITHHELD, format!("the cloud move to {d} failed, so the address {what} {d} until a move succeeds (see CloudAssigned)"));
     }
     if announced(st, nodes) {
-        return (
-            TRUE,
-            reason::ANNOUNCED,
-            format!("the node-agent on {d} configured and announced the address"),
-        );
+        let mut m = format!("the node-agent on {d} configured and announced the address");
+        if !unheard.is_empty() {
+            m.push_str(&format!(
+                "; the agent on {} is silent, and its last report said it held the address \
+                 (a cut-off agent removes it after its hold time)",
+                unheard.join(", ")
+            ));
+        }
+        return (TRUE, reason::ANNOUNCED, m);
     }
     if let Some(e) = report.and_then(|r| r.last_error.clone()) {
         return (
@@ -445,7 +457,14 @@ pub fn derive_conditions(
         now,
     );
 
-    let (as_, ar, am) = address_condition(st, nodes, cloud_ok, withheld, f.announce_timed_out);
+    let (as_, ar, am) = address_condition(
+        st,
+        nodes,
+        f.silent_agents,
+        cloud_ok,
+        withheld,
+        f.announce_timed_out,
+    );
     conditions::set(
         &mut st.conditions,
         condition::ADDRESS_CONFIGURED,

@@ -28,6 +28,7 @@ fn report(node: &str, configured: bool, announced_for: Option<&str>) -> NodeRepo
 
 fn facts(now: &str) -> Facts<'_> {
     Facts {
+        silent_agents: &NO_SILENT_AGENTS,
         now,
         generation: Some(3),
         no_cloud: false,
@@ -656,5 +657,33 @@ fn a_demoted_previous_holder_drains_until_the_move_is_done() {
     assert_eq!(
         lost.drain_node, None,
         "no confirmed member: nobody keeps it"
+    );
+}
+
+#[test]
+fn a_silent_agent_does_not_hold_address_configured_back() {
+    let done = assigned("n1", "A1");
+    let nodes = [
+        report("n1", true, Some("A1")),
+        report("n2", true, Some("A0")),
+    ];
+    let silent: std::collections::BTreeSet<String> = ["n2".to_string()].into();
+    let mut st = done.clone();
+    derive_conditions(
+        &mut st,
+        &nodes,
+        &Facts {
+            silent_agents: &silent,
+            ..facts("t1")
+        },
+    );
+    let c = cond(&st, condition::ADDRESS_CONFIGURED);
+    assert_eq!(c.status, "True", "{}", c.message);
+    assert!(c.message.contains("n2 is silent"), "{}", c.message);
+    let mut live = done.clone();
+    derive_conditions(&mut live, &nodes, &facts("t1"));
+    assert_eq!(
+        cond(&live, condition::ADDRESS_CONFIGURED).reason,
+        reason::CONFIGURED_ELSEWHERE
     );
 }
