@@ -413,9 +413,10 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
                 if let Some(rec) = sh.failovers.finish(&k, Instant::now()) {
                     sh.metrics.failover(&rec);
                     let note = format!(
-                        "the address now reaches {} on {} ({} ms)",
-                        next.leader.as_ref().map(|l| l.pod.as_str()).unwrap_or("?"),
+                        "the address moved from {} to {} and now reaches {} ({} ms)",
+                        rec.from.as_deref().unwrap_or("nowhere"),
                         rec.to,
+                        next.leader.as_ref().map(|l| l.pod.as_str()).unwrap_or("?"),
                         rec.duration_millis
                     );
                     info!(node = %rec.to, duration_ms = rec.duration_millis, "failover completed");
