@@ -72,31 +72,38 @@ pub fn ensure_installed(
             Ok(("/usr/bin/patroni".into(), "/usr/bin/patronictl".into()))
         }
         PatroniFlavor::V4 => {
-            let req = repo.join("e2e/testbed/requirements-patroni4.txt");
-            let text = fs::read_to_string(&req).ctx("reading Patroni requirements")?;
-            let key: u64 = text.bytes().fold(1469598103934665603u64, |h, b| {
-                (h ^ b as u64).wrapping_mul(1099511628211)
-            });
-            let venv = cache.join(format!("patroni-venv-{key:016x}"));
+            let venv = ensure_venv(cache, repo)?;
             let bin = venv.join("bin");
-            if !bin.join("patroni").exists() {
-                let tmp = venv.with_extension("tmp");
-                let _ = fs::remove_dir_all(&tmp);
-                // Debian's python3: the venv must be usable by the postgres user.
-                run("/usr/bin/python3", &["-m", "venv", &tmp.to_string_lossy()])?;
-                let pip = tmp.join("bin/pip").to_string_lossy().into_owned();
-                run(&pip, &["install", "-q", "-r", &req.to_string_lossy()])?;
-                // venvs hard-code their path in scripts; recreate in place after a successful install.
-                let _ = fs::remove_dir_all(&tmp);
-                run("/usr/bin/python3", &["-m", "venv", &venv.to_string_lossy()])?;
-                run(
-                    &bin.join("pip").to_string_lossy(),
-                    &["install", "-q", "-r", &req.to_string_lossy()],
-                )?;
-            }
             Ok((bin.join("patroni"), bin.join("patronictl")))
         }
     }
+}
+
+/// The script that builds the Patroni 4 venv once (one pip install, a completion marker written
+/// last) and prints its path; `.ci/setup` runs it too, so the testbed finds the venv ready.
+pub const VENV_SCRIPT: &str = "e2e/testbed/patroni-venv.sh";
+
+/// Builds the Patroni 4 venv under `cache` if it is missing or incomplete; returns its path.
+/// The cache key (a hash of the requirements file) is computed by the script alone.
+pub fn ensure_venv(cache: &Path, repo: &Path) -> Result<PathBuf> {
+    let script = repo.join(VENV_SCRIPT);
+    let out = run(
+        "bash",
+        &[&script.to_string_lossy(), &cache.to_string_lossy()],
+    )?;
+    let venv = out
+        .lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty())
+        .map(PathBuf::from)
+        .ok_or_else(|| Error::Other(format!("{VENV_SCRIPT} printed no venv path")))?;
+    if !venv.join("bin/patroni").exists() {
+        return Err(Error::Other(format!(
+            "{VENV_SCRIPT} printed {}, which has no bin/patroni",
+            venv.display()
+        )));
+    }
+    Ok(venv)
 }
 
 /// Patroni's YAML configuration of `node`'s member (pure).
