@@ -23,6 +23,7 @@ pub mod patroni;
 pub mod pgvip;
 pub mod pki;
 pub mod scenario;
+pub mod scenarios;
 pub mod serve;
 pub mod testbed;
 

@@ -1,9 +1,13 @@
 //! One failover, measured from the application's side: start a writer through the VIP, disturb
 //! the cluster, wait until writes land on the new primary through the VIP, then check what must
 //! hold after convergence (every acknowledged write present, exactly one node with the address,
-//! the cloud assignment on that node's VNIC, PostgresVip Ready with the failover recorded).
+//! the cloud assignment on that node's VNIC, PostgresVip Ready with the failover recorded, and
+//! its status stating what `ip addr` shows on every node).
 
-use std::time::{Duration, Instant};
+use std::{
+    net::IpAddr,
+    time::{Duration, Instant},
+};
 
 use kube::Api;
 use pgvip_api::{condition, PostgresVip};
@@ -44,40 +48,94 @@ pub struct ScenarioResult {
     pub phases: Option<pgvip_api::FailoverPhases>,
 }
 
+/// Condition reasons of the address-safety contract (set by the controller; spelled here so
+/// the suites assert the contract, not the implementation's constants).
+pub mod reason {
+    /// Another, older PostgresVip owns the address.
+    pub const ADDRESS_CONFLICT: &str = "AddressConflict";
+    /// The address is a Node's InternalIP/ExternalIP or a pod IP.
+    pub const ADDRESS_IN_USE: &str = "AddressInUse";
+    /// The cloud move failed or was refused.
+    pub const CLOUD_MOVE_FAILED: &str = "CloudMoveFailed";
+    /// The address is kept off every node until a cloud move succeeds.
+    pub const ADDRESS_WITHHELD: &str = "AddressWithheld";
+    /// A node other than the desired one still holds the address.
+    pub const CONFIGURED_ELSEWHERE: &str = "ConfiguredElsewhere";
+}
+
 /// The manifest of the suites' PostgresVip.
 pub fn vip_manifest(tb: &Testbed, use_endpoints: bool) -> String {
+    vip_manifest_named(tb, VIP_NAME, &tb.layout.vip, use_endpoints)
+}
+
+/// The manifest of a PostgresVip `name` for `address` following the testbed's cluster, in the
+/// database namespace, with the suites' announce settings.
+pub fn vip_manifest_named(tb: &Testbed, name: &str, address: &str, use_endpoints: bool) -> String {
     format!(
-        "apiVersion: pgvip.dev/v1alpha1\nkind: PostgresVip\nmetadata: {{name: {VIP_NAME}, namespace: {ns}}}\nspec:\n  address: {addr}\n  patroni: {{scope: {scope}, useEndpoints: {use_endpoints}}}\n  provider: {{oci: {{subnetId: {subnet}}}}}\n  announce: {{garpCount: 3, garpIntervalMillis: 200}}\n",
+        "apiVersion: pgvip.dev/v1alpha1\nkind: PostgresVip\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  address: \"{address}\"\n  patroni: {{scope: {scope}, useEndpoints: {use_endpoints}}}\n  provider: {{oci: {{subnetId: {subnet}}}}}\n  announce: {{garpCount: 3, garpIntervalMillis: 200}}\n",
         ns = tb.layout.db_namespace,
-        addr = tb.layout.vip,
         scope = tb.layout.scope,
         subnet = tb.layout.subnet_id,
     )
 }
 
+/// The condition `type_` of `vip`, if set.
+pub fn condition_of(vip: &PostgresVip, type_: &str) -> Option<pgvip_api::Condition> {
+    vip.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .cloned()
+}
+
 impl Testbed {
     /// The suites' PostgresVip as it is now.
     pub async fn vip(&self) -> Result<PostgresVip> {
-        let api: Api<PostgresVip> = Api::namespaced(self.client.clone(), &self.layout.db_namespace);
-        api.get(VIP_NAME)
+        self.vip_named(VIP_NAME).await
+    }
+
+    /// PostgresVip `name` of the database namespace as it is now.
+    pub async fn vip_named(&self, name: &str) -> Result<PostgresVip> {
+        self.vip_api()
+            .get(name)
             .await
-            .map_err(|e| Error::Other(format!("get PostgresVip: {e}")))
+            .map_err(|e| Error::Other(format!("get PostgresVip {name}: {e}")))
+    }
+
+    /// The PostgresVip API of the database namespace.
+    pub fn vip_api(&self) -> Api<PostgresVip> {
+        Api::namespaced(self.client.clone(), &self.layout.db_namespace)
     }
 
     /// Waits until the PostgresVip is Ready with the address assigned to `node`.
     pub async fn wait_vip_ready_on(&self, node: &str, limit: Duration) -> Result<PostgresVip> {
-        wait_for(&format!("PostgresVip Ready on {node}"), limit, || async {
-            let v = self.vip().await.ok()?;
-            let st = v.status.as_ref()?;
-            let ready = st
-                .conditions
-                .iter()
-                .any(|c| c.type_ == condition::READY && c.status == "True");
-            (ready
-                && st.assigned_node.as_deref() == Some(node)
-                && st.desired_node.as_deref() == Some(node))
-            .then_some(v)
-        })
+        self.wait_vip_named_ready_on(VIP_NAME, node, limit).await
+    }
+
+    /// Waits until PostgresVip `name` is Ready with the address assigned to `node`.
+    pub async fn wait_vip_named_ready_on(
+        &self,
+        name: &str,
+        node: &str,
+        limit: Duration,
+    ) -> Result<PostgresVip> {
+        wait_for(
+            &format!("PostgresVip {name} Ready on {node}"),
+            limit,
+            || async {
+                let v = self.vip_named(name).await.ok()?;
+                let st = v.status.as_ref()?;
+                let ready = st
+                    .conditions
+                    .iter()
+                    .any(|c| c.type_ == condition::READY && c.status == "True");
+                (ready
+                    && st.assigned_node.as_deref() == Some(node)
+                    && st.desired_node.as_deref() == Some(node))
+                .then_some(v)
+            },
+        )
         .await
     }
 
@@ -103,6 +161,144 @@ impl Testbed {
             }
         }
         Ok(out)
+    }
+
+    /// Every address configured in `node`'s namespace (any interface) as `(address, prefix
+    /// length)`, from `ip -br addr show`.
+    pub fn node_addresses(&self, node: &NodeLayout) -> Result<Vec<(IpAddr, u8)>> {
+        let out = cmd::ip_in(&node.netns, &["-br", "addr", "show"])?;
+        Ok(out
+            .lines()
+            // `<ifname> <state> <addr/len>...`
+            .flat_map(|l| l.split_whitespace().skip(2))
+            .filter_map(|a| {
+                let (ip, len) = a.split_once('/')?;
+                Some((ip.parse().ok()?, len.parse().ok()?))
+            })
+            .collect())
+    }
+
+    /// Nodes on which `ip addr` shows `addr` (with any prefix length), in layout order.
+    pub fn nodes_with_address(&self, addr: IpAddr) -> Result<Vec<String>> {
+        let mut out = vec![];
+        for n in &self.layout.nodes {
+            if self.node_addresses(n)?.iter().any(|(a, _)| *a == addr) {
+                out.push(n.name.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Fails unless PostgresVip `vip_name`'s status states what is on the nodes (after
+    /// convergence): for every node, `status.nodes[node].addressConfigured` (an absent entry is
+    /// false) is true exactly when `ip addr` in its namespace shows the address, and
+    /// `AddressConfigured` is True exactly when the desired node holds it and no other node does
+    /// (`ConfiguredElsewhere` when another node still holds it). Agents report asynchronously,
+    /// so this retries for a few seconds before failing with the last mismatch.
+    pub async fn check_status_matches_nodes(&self, vip_name: &str) -> Result<()> {
+        self.check_status_matches_nodes_except(vip_name, &[]).await
+    }
+
+    /// Like [`Testbed::check_status_matches_nodes`], for a testbed where the nodes in
+    /// `unreachable` are cut off (frozen, link down): their agents cannot report, so their
+    /// entries may be stale, and the controller cannot know what they hold. For them only the
+    /// safe direction is required: the status must not say the address is configured there
+    /// while `ip addr` shows it is not. Their own copy does not count against
+    /// `AddressConfigured` (the fabric does not deliver to them; the old node removes it when
+    /// it returns).
+    pub async fn check_status_matches_nodes_except(
+        &self,
+        vip_name: &str,
+        unreachable: &[&str],
+    ) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let problems = self.status_vs_nodes(vip_name, unreachable).await?;
+            if problems.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Other(format!(
+                    "PostgresVip {vip_name}: the status does not state what is on the nodes: {}",
+                    problems.join("; ")
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    /// One comparison of [`Testbed::check_status_matches_nodes_except`]: the mismatches found.
+    async fn status_vs_nodes(&self, vip_name: &str, unreachable: &[&str]) -> Result<Vec<String>> {
+        let vip = self.vip_named(vip_name).await?;
+        let addr: IpAddr = vip.spec.address.parse().map_err(|_| {
+            Error::Other(format!(
+                "PostgresVip {vip_name}: spec.address {:?} is not an IP address",
+                vip.spec.address
+            ))
+        })?;
+        let holders = self.nodes_with_address(addr)?;
+        let st = vip.status.clone().unwrap_or_default();
+        let mut problems = vec![];
+        for n in &self.layout.nodes {
+            let shown = holders.contains(&n.name);
+            let entry = st.nodes.iter().find(|r| r.node == n.name);
+            let reported = entry.is_some_and(|r| r.address_configured);
+            let lost = unreachable.contains(&n.name.as_str());
+            if shown != reported && !(lost && shown) {
+                problems.push(format!(
+                    "{}{}: ip addr {} {addr} but status.nodes says addressConfigured={reported}{}",
+                    n.name,
+                    if lost { " (unreachable)" } else { "" },
+                    if shown { "shows" } else { "does not show" },
+                    if entry.is_none() { " (no entry)" } else { "" },
+                ));
+            }
+        }
+        let reachable: Vec<&String> = holders
+            .iter()
+            .filter(|h| !unreachable.contains(&h.as_str()))
+            .collect();
+        let desired = st.desired_node.as_deref();
+        let cond = condition_of(&vip, condition::ADDRESS_CONFIGURED);
+        let seen = cond
+            .as_ref()
+            .map(|c| format!("{}/{}: {}", c.status, c.reason, c.message))
+            .unwrap_or_else(|| "absent".into());
+        let status = cond.as_ref().map(|c| c.status.as_str());
+        let elsewhere = reachable.iter().any(|h| Some(h.as_str()) != desired);
+        if desired.is_some_and(|d| reachable.len() == 1 && reachable[0] == d) {
+            if status != Some("True") {
+                problems.push(format!(
+                    "only the desired node {} holds {addr}, but AddressConfigured is {seen}",
+                    desired.unwrap_or_default()
+                ));
+            }
+        } else if elsewhere {
+            if status != Some("False")
+                || cond.as_ref().map(|c| c.reason.as_str()) != Some(reason::CONFIGURED_ELSEWHERE)
+            {
+                problems.push(format!(
+                    "{holders:?} hold {addr} (desired {desired:?}), but AddressConfigured is {seen}, expected False/{}",
+                    reason::CONFIGURED_ELSEWHERE
+                ));
+            }
+        } else if status == Some("True") {
+            problems.push(format!(
+                "no node holds {addr} (desired {desired:?}), but AddressConfigured is {seen}"
+            ));
+        }
+        Ok(problems)
+    }
+
+    /// The simulator's call log (`GET /calls`), oldest first.
+    pub async fn oci_calls(&self) -> Result<Vec<pgvip_ocisim::CallRecord>> {
+        let url = format!("http://127.0.0.1:{}/calls", self.layout.oci_admin_port);
+        reqwest::get(&url)
+            .await
+            .map_err(|e| Error::Other(format!("simulator admin: {e}")))?
+            .json()
+            .await
+            .map_err(|e| Error::Other(format!("simulator call log: {e}")))
     }
 
     /// The VNIC the simulated control plane assigns the VIP to.
@@ -305,6 +501,15 @@ pub async fn run_failover(
         )));
     }
     tb.check_acked_on(&new, &attempts).await?;
+    // What the status says is on the nodes must be what is on them. A lost old node cannot
+    // report (its agent is frozen with it) and the controller cannot see what it holds: only
+    // require that the status does not claim an address the node does not show.
+    let lost: Vec<&str> = match expect {
+        Expect::NewLeaderOldNodeLost => vec![old.name.as_str()],
+        _ => vec![],
+    };
+    tb.check_status_matches_nodes_except(VIP_NAME, &lost)
+        .await?;
     let res = ScenarioResult {
         name: name.to_string(),
         from: old.name.clone(),

@@ -9,12 +9,11 @@ use std::{process::ExitCode, time::Duration};
 use pgvip_e2e::{
     app,
     cluster::wait_for,
-    netns,
     pgvip::{self, CloudMode},
-    scenario::{self, run_failover, Expect, ScenarioResult},
+    scenario::{self, ScenarioResult},
+    scenarios::{self, switchover, Scenario},
     Error, Result, Testbed,
 };
-use pgvip_ocisim::{faults::Operation, Failure, FaultCommand};
 
 mod common;
 use common::Suite;
@@ -29,154 +28,31 @@ fn main() -> ExitCode {
                 s.check(name, || r.map(|r| results.push(r)));
             };
             s.check("pgvip starts and assigns the VIP to the leader", || {
-                rt.block_on(start(tb))
+                rt.block_on(scenarios::start_pgvip(tb))
             });
 
-            if Suite::selected("switchover") {
-                let r = rt.block_on(run_failover(
-                    tb,
-                    "planned switchover",
-                    Expect::NewLeader,
-                    async |tb, old| switchover(tb, &old.member),
-                ));
-                record(
-                    s,
-                    "planned switchover: writes resume through the VIP on the new primary",
-                    r,
-                );
-            }
-            if Suite::selected("kill") {
-                let r = rt.block_on(run_failover(
-                    tb,
-                    "primary killed",
-                    Expect::NewLeader,
-                    async |tb, old| {
-                        tb.kill_member(old);
-                        Ok(())
-                    },
-                ));
-                record(s, "primary Patroni and PostgreSQL killed", r);
-                s.check("killed member rejoins as a replica", || {
-                    rt.block_on(rejoin_all(tb))
-                });
-            }
-            if Suite::selected("node-lost") {
-                let r = rt.block_on(run_failover(
-                    tb,
-                    "primary node lost",
-                    Expect::NewLeaderOldNodeLost,
-                    async |tb, old| {
-                        netns::set_fabric_port(&tb.layout, &old.fabric_port, false)?;
-                        tb.freeze_node(old, true)
-                    },
-                ));
-                record(s, "primary node lost (link cut, node frozen)", r);
-                s.check("lost node comes back and rejoins", || {
-                    rt.block_on(thaw_all(tb))
-                });
-            }
-            if Suite::selected("partition") {
-                let r = rt.block_on(run_failover(
-                    tb,
-                    "old primary partitioned from the apiserver",
-                    Expect::NewLeader,
-                    async |tb, old| tb.partition_from_api(old, true),
-                ));
-                record(s, "old primary partitioned from the apiserver but alive", r);
-                s.check("partition heals and the old primary rejoins", || {
-                    rt.block_on(heal_all(tb))
-                });
-            }
-            if Suite::selected("agent") {
-                let r = rt.block_on(run_failover(
-                    tb,
-                    "node-agent restarted on the primary",
-                    Expect::SameLeader,
-                    async |tb, old| {
-                        pgvip::stop_agent(&tb.layout, old)?;
-                        tokio::time::sleep(Duration::from_secs(2)).await;
-                        pgvip::start_agent(&tb.layout, old).map(|_| ())
-                    },
-                ));
-                record(
-                    s,
-                    "node-agent killed and restarted on the primary's node",
-                    r,
-                );
-            }
-            if Suite::selected("oci-faults") {
-                let r = rt.block_on(run_failover(
-                    tb,
-                    "switchover under OCI 429/5xx/3s latency",
-                    Expect::NewLeader,
-                    async |tb, old| {
-                        tb.oci_fault(&FaultCommand::Fail {
-                            operation: Some(Operation::UpdatePrivateIp),
-                            count: 2,
-                            failure: Failure::Throttle {
-                                retry_after_seconds: Some(1),
-                            },
-                        })
-                        .await?;
-                        tb.oci_fault(&FaultCommand::Fail {
-                            operation: Some(Operation::ListPrivateIps),
-                            count: 1,
-                            failure: Failure::Status { status: 503 },
-                        })
-                        .await?;
-                        tb.oci_fault(&FaultCommand::Latency {
-                            operation: Some(Operation::UpdatePrivateIp),
-                            millis: 3000,
-                        })
-                        .await?;
-                        switchover(tb, &old.member)
-                    },
-                ));
-                let _ = rt.block_on(tb.oci_fault(&FaultCommand::Clear));
-                record(
-                    s,
-                    "OCI faults during the move (429 with Retry-After, 503, 3 s latency)",
-                    r,
-                );
-            }
-            if Suite::selected("controller-crash") {
-                for (label, window) in [
-                    ("before the cloud call returns", Window::BeforeCloud),
-                    (
-                        "after the cloud call, before the status write",
-                        Window::AfterCloud,
-                    ),
-                ] {
-                    let r = rt.block_on(run_failover(
-                        tb,
-                        &format!("controller killed mid-move, {label}"),
-                        Expect::NewLeader,
-                        async |tb, old| crash_mid_move(tb, &old.member, window).await,
-                    ));
-                    record(
-                        s,
-                        &format!("controller killed in the middle of a move ({label}), restarted"),
-                        r,
-                    );
+            for sc in Scenario::ALL {
+                let names = checks(sc);
+                if !Suite::selected(names.selector) {
+                    continue;
                 }
-            }
-            if Suite::selected("two-controllers") {
-                let r = rt.block_on(run_failover(
-                    tb,
-                    "controller leader killed during failover",
-                    Expect::NewLeader,
-                    async |tb, old| {
-                        pgvip::start_controller(&tb.layout, 1, CloudMode::Oci)?;
-                        tokio::time::sleep(Duration::from_secs(3)).await;
-                        switchover(tb, &old.member)?;
-                        pgvip::stop_controller(&tb.layout, 0, true)
-                    },
-                ));
-                record(
-                    s,
-                    "two controller replicas: the leader is killed during a failover",
-                    r,
-                );
+                let r = rt.block_on(sc.run(tb));
+                match names.recovery {
+                    Some(recovery) => {
+                        record(s, names.run, r);
+                        s.check(recovery, || rt.block_on(sc.recover(tb)));
+                    }
+                    None => {
+                        // Not a check of its own: puts back what the scenario changed (OCI
+                        // faults, the second controller) so later scenarios start from the
+                        // standard state.
+                        let recovered = rt.block_on(sc.recover(tb));
+                        record(s, names.run, r);
+                        if let Err(e) = recovered {
+                            println!("note: recovering after {}: {e}", sc.name());
+                        }
+                    }
+                }
             }
             if Suite::selected("negative") {
                 s.check("negative control: without the cloud move the application cannot write after failover", || rt.block_on(negative_control(tb)));
@@ -193,130 +69,69 @@ fn main() -> ExitCode {
     )
 }
 
-async fn start(tb: &Testbed) -> Result<()> {
-    for n in &tb.layout.nodes {
-        pgvip::start_agent(&tb.layout, n)?;
-    }
-    pgvip::start_controller(&tb.layout, 0, CloudMode::Oci)?;
-    tb.kubectl_apply(&scenario::vip_manifest(tb, common::use_endpoints()))?;
-    let leader = tb.wait_leader(Duration::from_secs(30)).await?;
-    let node = tb.member_node(&leader)?.name.clone();
-    tb.wait_vip_ready_on(&node, Duration::from_secs(60))
-        .await
-        .map(|_| ())
+/// The suite's names around one scenario.
+struct Checks {
+    /// The `PGVIP_E2E_ONLY` key that selects it.
+    selector: &'static str,
+    /// The check of the run itself.
+    run: &'static str,
+    /// The check of its recovery, where the suite has one.
+    recovery: Option<&'static str>,
 }
 
-/// Where in a move the controller is killed.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Window {
-    /// The decision is published; the UpdatePrivateIp is held 4 s by the simulator.
-    BeforeCloud,
-    /// The cloud has moved the IP; the read-back is held 4 s, so status is not written yet.
-    AfterCloud,
-}
-
-/// Switches over, kills the only controller (SIGKILL) inside `window`, and restarts it (a
-/// container restart: same identity, so it renews its Lease at once). The restarted controller
-/// must finish the move from whatever state the crash left, idempotently.
-async fn crash_mid_move(tb: &Testbed, from: &str, window: Window) -> Result<()> {
-    let op = match window {
-        Window::BeforeCloud => Operation::UpdatePrivateIp,
-        Window::AfterCloud => Operation::GetPrivateIp,
+fn checks(sc: Scenario) -> Checks {
+    let (selector, run, recovery) = match sc {
+        Scenario::Switchover => (
+            "switchover",
+            "planned switchover: writes resume through the VIP on the new primary",
+            None,
+        ),
+        Scenario::Kill => (
+            "kill",
+            "primary Patroni and PostgreSQL killed",
+            Some("killed member rejoins as a replica"),
+        ),
+        Scenario::NodeLost => (
+            "node-lost",
+            "primary node lost (link cut, node frozen)",
+            Some("lost node comes back and rejoins"),
+        ),
+        Scenario::Partition => (
+            "partition",
+            "old primary partitioned from the apiserver but alive",
+            Some("partition heals and the old primary rejoins"),
+        ),
+        Scenario::Agent => (
+            "agent",
+            "node-agent killed and restarted on the primary's node",
+            None,
+        ),
+        Scenario::OciFaults => (
+            "oci-faults",
+            "OCI faults during the move (429 with Retry-After, 503, 3 s latency)",
+            None,
+        ),
+        Scenario::CrashBeforeCloud => (
+            "controller-crash",
+            "controller killed in the middle of a move (before the cloud call returns), restarted",
+            None,
+        ),
+        Scenario::CrashAfterCloud => (
+            "controller-crash",
+            "controller killed in the middle of a move (after the cloud call, before the status write), restarted",
+            None,
+        ),
+        Scenario::TwoControllers => (
+            "two-controllers",
+            "two controller replicas: the leader is killed during a failover",
+            None,
+        ),
     };
-    tb.oci_fault(&FaultCommand::Latency {
-        operation: Some(op),
-        millis: 4000,
-    })
-    .await?;
-    let old_node = tb.member_node(from)?.clone();
-    let before = tb.cloud_assignment().await?;
-    switchover(tb, from)?;
-    let desired = wait_for(
-        "the decision published",
-        Duration::from_secs(60),
-        || async {
-            let st = tb.vip().await.ok()?.status?;
-            st.desired_node.filter(|d| *d != old_node.name)
-        },
-    )
-    .await?;
-    let target = tb
-        .layout
-        .nodes
-        .iter()
-        .find(|n| n.name == desired)
-        .cloned()
-        .ok_or_else(|| Error::Other(format!("unknown node {desired}")))?;
-    match window {
-        Window::BeforeCloud => {
-            tokio::time::sleep(Duration::from_millis(1500)).await;
-            if tb.cloud_assignment().await? != before {
-                return Err(Error::Other("the cloud moved before the kill".into()));
-            }
-        }
-        Window::AfterCloud => {
-            wait_for(
-                "the cloud to move the IP",
-                Duration::from_secs(20),
-                || async {
-                    (tb.cloud_assignment().await.ok()?.as_deref() == Some(target.vnic_id.as_str()))
-                        .then_some(())
-                },
-            )
-            .await?;
-            let st = tb.vip().await?.status.unwrap_or_default();
-            if st.assigned_node.as_deref() == Some(target.name.as_str()) {
-                return Err(Error::Other(
-                    "the status already recorded the move; the kill came too late".into(),
-                ));
-            }
-        }
+    Checks {
+        selector,
+        run,
+        recovery,
     }
-    pgvip::stop_controller(&tb.layout, 0, true)?;
-    tb.oci_fault(&FaultCommand::Clear).await?;
-    pgvip::start_controller(&tb.layout, 0, CloudMode::Oci).map(|_| ())
-}
-
-fn switchover(tb: &Testbed, from: &str) -> Result<()> {
-    tb.patronictl(&["switchover", "--force", "--primary", from])
-        .map(|_| ())
-}
-
-async fn rejoin_all(tb: &Testbed) -> Result<()> {
-    for n in &tb.layout.nodes {
-        if !pgvip_e2e::cmd::alive(&tb.layout.path(&format!("patroni-{}.pid", n.member))) {
-            tb.start_member(n)?;
-        }
-    }
-    tb.wait_healthy(Duration::from_secs(120)).await
-}
-
-/// Brings lost nodes back; the returning node's agent must drop its stale copy of the address.
-async fn thaw_all(tb: &Testbed) -> Result<()> {
-    for n in &tb.layout.nodes {
-        tb.freeze_node(n, false)?;
-        netns::set_fabric_port(&tb.layout, &n.fabric_port, true)?;
-    }
-    let holder = tb
-        .vip()
-        .await?
-        .status
-        .and_then(|s| s.assigned_node)
-        .unwrap_or_default();
-    wait_for(
-        "the returning node to remove its stale copy of the address",
-        Duration::from_secs(60),
-        || async { (tb.nodes_with_vip().ok()? == vec![holder.clone()]).then_some(()) },
-    )
-    .await?;
-    tb.wait_healthy(Duration::from_secs(120)).await
-}
-
-async fn heal_all(tb: &Testbed) -> Result<()> {
-    for n in &tb.layout.nodes {
-        let _ = tb.partition_from_api(n, false);
-    }
-    tb.wait_healthy(Duration::from_secs(120)).await
 }
 
 /// pgvip with the cloud move switched off: the agents still move the address at the OS level
