@@ -2,6 +2,11 @@
 //! would (one row per attempt, reconnecting after any error), recording every acknowledged write,
 //! every error and when they happened. All its sockets are created on a thread that joined the
 //! client namespace, so its traffic crosses the fabric like an application instance's would.
+//!
+//! The same writer also runs as libpq's multi-host client ([`WriterConfig::multi_host`] with
+//! [`Target::ReadWrite`]): several hosts tried in order, keeping the first that accepts writes
+//! (`target_session_attrs=read-write`). Pointed at the members themselves, it reaches the current
+//! primary without any VIP: the floor a VIP method is measured against.
 
 use std::{
     sync::{
@@ -49,19 +54,81 @@ pub struct Writer {
 /// Connection settings of the writer.
 #[derive(Clone, Debug)]
 pub struct WriterConfig {
-    /// Address to connect to (the VIP).
+    /// Address to connect to (the VIP), or several, comma-separated, tried in order (libpq's
+    /// multi-host `host=a,b,c`).
     pub host: String,
     /// Network namespace the writer runs in.
     pub netns: String,
     /// Attempts per second.
     pub rate_hz: u32,
-    /// Timeout of a connect or a write.
+    /// Timeout of a connect (per host, as libpq's `connect_timeout`) or a write.
     pub timeout: Duration,
+}
+
+impl WriterConfig {
+    /// A libpq multi-host client of `hosts` (tried in this order) from namespace `netns`.
+    pub fn multi_host(
+        hosts: &[String],
+        netns: &str,
+        rate_hz: u32,
+        timeout: Duration,
+    ) -> WriterConfig {
+        WriterConfig {
+            host: hosts.join(","),
+            netns: netns.to_string(),
+            rate_hz,
+            timeout,
+        }
+    }
+
+    /// The hosts it connects to, in order.
+    pub fn hosts(&self) -> Vec<&str> {
+        self.host
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .collect()
+    }
+
+    /// The longest one connect may take: [`WriterConfig::timeout`] for each host, as libpq
+    /// applies `connect_timeout` to every host it tries.
+    pub fn connect_budget(&self) -> Duration {
+        self.timeout * self.hosts().len().max(1) as u32
+    }
+}
+
+/// Which server a connection must reach (libpq's `target_session_attrs`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Target {
+    /// Whatever answers at the address (the VIP, a proxy).
+    #[default]
+    Any,
+    /// A server that accepts writes: the hosts are tried in order and the first that is not
+    /// read-only is kept (`target_session_attrs=read-write`).
+    ReadWrite,
+}
+
+/// The connection string of `cfg` for `target` (pure).
+pub fn conn_string(cfg: &WriterConfig, target: Target) -> String {
+    let mut s = format!(
+        "host={} port=5432 user=postgres password={SUPERUSER_PASSWORD} dbname=postgres connect_timeout={}",
+        cfg.hosts().join(","),
+        cfg.timeout.as_secs().max(1)
+    );
+    if target == Target::ReadWrite {
+        s.push_str(" target_session_attrs=read-write");
+    }
+    s
 }
 
 impl Writer {
     /// Creates the table if needed and starts writing.
     pub fn start(cfg: WriterConfig) -> Result<Writer> {
+        Writer::start_with(cfg, Target::Any)
+    }
+
+    /// [`Writer::start`], connecting only to a server that matches `target`.
+    pub fn start_with(cfg: WriterConfig, target: Target) -> Result<Writer> {
         let stop = Arc::new(AtomicBool::new(false));
         let log = Arc::new(Mutex::new(Vec::new()));
         let started = Instant::now();
@@ -71,7 +138,7 @@ impl Writer {
                 .enable_all()
                 .build();
             if let Ok(rt) = rt {
-                rt.block_on(write_loop(cfg, s, l, started));
+                rt.block_on(write_loop(cfg, target, s, l, started));
             }
         })?;
         Ok(Writer {
@@ -108,14 +175,10 @@ impl Drop for Writer {
     }
 }
 
-async fn connect(cfg: &WriterConfig) -> std::result::Result<Client, String> {
-    let conn = format!(
-        "host={} port=5432 user=postgres password={SUPERUSER_PASSWORD} dbname=postgres connect_timeout={}",
-        cfg.host,
-        cfg.timeout.as_secs().max(1)
-    );
+async fn connect(cfg: &WriterConfig, target: Target) -> std::result::Result<Client, String> {
+    let conn = conn_string(cfg, target);
     let (client, connection) =
-        tokio::time::timeout(cfg.timeout, tokio_postgres::connect(&conn, NoTls))
+        tokio::time::timeout(cfg.connect_budget(), tokio_postgres::connect(&conn, NoTls))
             .await
             .map_err(|_| "connect timeout".to_string())?
             .map_err(|e| format!("connect: {e}"))?;
@@ -131,6 +194,7 @@ async fn connect(cfg: &WriterConfig) -> std::result::Result<Client, String> {
 
 async fn write_loop(
     cfg: WriterConfig,
+    target: Target,
     stop: Arc<AtomicBool>,
     log: Arc<Mutex<Vec<Attempt>>>,
     started: Instant,
@@ -145,7 +209,7 @@ async fn write_loop(
     while !stop.load(Ordering::SeqCst) {
         tick.tick().await;
         seq += 1;
-        let outcome = match attempt(&cfg, &mut client, seq).await {
+        let outcome = match attempt(&cfg, target, &mut client, seq).await {
             Ok(server) => Outcome::Acked(server),
             Err(e) => {
                 client = None;
@@ -164,11 +228,12 @@ async fn write_loop(
 
 async fn attempt(
     cfg: &WriterConfig,
+    target: Target,
     client: &mut Option<Client>,
     seq: i64,
 ) -> std::result::Result<String, String> {
     if client.is_none() {
-        *client = Some(connect(cfg).await?);
+        *client = Some(connect(cfg, target).await?);
     }
     let c = client.as_ref().ok_or("no connection")?;
     let row = tokio::time::timeout(
@@ -263,5 +328,36 @@ mod tests {
         assert_eq!(outage(&log, Duration::ZERO), Duration::from_millis(1200));
         assert_eq!(missing_acked(&log, &[1, 2, 5]), vec![6]);
         assert_eq!(acked(&log), vec![1, 2, 5, 6]);
+    }
+
+    #[test]
+    fn multi_host_asks_for_a_read_write_server_and_budgets_every_host() {
+        let hosts: Vec<String> = ["10.0.10.11", "10.0.10.12", "10.0.10.13"]
+            .map(String::from)
+            .to_vec();
+        let cfg = WriterConfig::multi_host(&hosts, "client", 20, Duration::from_secs(1));
+        assert_eq!(cfg.hosts(), ["10.0.10.11", "10.0.10.12", "10.0.10.13"]);
+        assert_eq!(cfg.connect_budget(), Duration::from_secs(3));
+        let s = conn_string(&cfg, Target::ReadWrite);
+        assert!(
+            s.starts_with("host=10.0.10.11,10.0.10.12,10.0.10.13 port=5432 "),
+            "{s}"
+        );
+        assert!(
+            s.contains(" connect_timeout=1") && s.ends_with(" target_session_attrs=read-write"),
+            "{s}"
+        );
+        let parsed: std::result::Result<tokio_postgres::Config, _> = s.parse();
+        assert!(parsed.is_ok_and(|c| c.get_hosts().len() == 3
+            && c.get_target_session_attrs()
+                == tokio_postgres::config::TargetSessionAttrs::ReadWrite));
+        let vip = WriterConfig {
+            host: "10.0.10.50".into(),
+            netns: "client".into(),
+            rate_hz: 20,
+            timeout: Duration::from_secs(1),
+        };
+        assert_eq!(vip.connect_budget(), Duration::from_secs(1));
+        assert!(!conn_string(&vip, Target::Any).contains("target_session_attrs"));
     }
 }

@@ -2,10 +2,15 @@
 //! side on one testbed. The testbed comes up once; pgvip (controller + agents against the OCI
 //! simulator) and HAProxy (in the client namespace) are started; then, rep by rep, every VIP
 //! method (pgvip at each simulated cloud latency, then the callback with pgvip stopped) goes
-//! through every scenario (planned switchover, primary SIGKILL). A writer through HAProxy rides
-//! along every one of those failovers, so HAProxy is measured on the very same events. Samples
-//! are summarised (nearest-rank median/p95) after each measurement and handed to a checkpoint,
-//! so an interrupted run still leaves its results. The testbed is torn down at the end, always.
+//! through every scenario (planned switchover, primary SIGKILL, primary node lost). Two more
+//! writers ride along every one of those failovers: one through HAProxy, so HAProxy is measured
+//! on the very same events, and the floor (libpq multi-host straight to the members,
+//! `target_session_attrs=read-write`: the outage no VIP can beat). Every VIP and HAProxy sample
+//! is paired with the floor's outage of its event; the excess over the floor is what the methods
+//! are compared by, because Patroni's own timing varies more between events than the methods
+//! differ. Samples are summarised (nearest-rank median/p95) after each measurement and handed to
+//! a checkpoint, so an interrupted run still leaves its results. The testbed is torn down at the
+//! end, always.
 
 pub mod callback;
 mod drive;
@@ -13,7 +18,7 @@ mod haproxy;
 mod results;
 
 pub use drive::Seen;
-pub use results::{Failed, Report, Row, Sample, Settings};
+pub use results::{build_kind, excess, Binary, Failed, Report, Row, Sample, Settings};
 
 use std::{
     sync::atomic::{AtomicBool, Ordering},
@@ -24,11 +29,14 @@ use pgvip_ocisim::{faults::Operation, FaultCommand};
 use serde::Serialize;
 
 use crate::{
+    app,
+    cluster::wait_for,
     error::{Error, Result},
     layout::NodeLayout,
+    netns,
     pgvip::{self, CloudMode},
     scenario::{self, run_failover, Expect},
-    Testbed, UpOptions,
+    scenarios, Testbed, UpOptions,
 };
 use drive::Rider;
 
@@ -51,7 +59,11 @@ pub struct Options {
     #[arg(long)]
     pub no_callback: bool,
     /// Scenarios to run.
-    #[arg(long, value_delimiter = ',', default_value = "switchover,kill")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "switchover,kill,node-lost"
+    )]
     pub scenarios: Vec<Scenario>,
     /// Start no new measurement after this many minutes (0: no limit); results stay partial.
     #[arg(long, default_value_t = 0)]
@@ -65,20 +77,58 @@ impl Default for Options {
             quick: false,
             latencies_ms: vec![0, 1000, 3000],
             no_callback: false,
-            scenarios: vec![Scenario::Switchover, Scenario::Kill],
+            scenarios: Scenario::ALL.to_vec(),
             max_minutes: 0,
         }
     }
 }
 
-/// How the cluster is disturbed.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+/// How the cluster is disturbed: the failover suite's disturbances of the same names
+/// ([`scenarios::Scenario`]).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Scenario {
     /// `patronictl switchover` away from the primary.
     Switchover,
     /// SIGKILL to the primary's Patroni and postmaster.
     Kill,
+    /// The primary's node lost: its fabric link cut and every process in it frozen (thawed and
+    /// reconnected after the measurement).
+    #[serde(rename = "node-lost")]
+    NodeLost,
+}
+
+impl Scenario {
+    /// Every scenario, in the order tables and plots show them.
+    pub const ALL: [Scenario; 3] = [Scenario::Switchover, Scenario::Kill, Scenario::NodeLost];
+
+    /// The failover suite's scenario of the same name.
+    pub fn shared(self) -> scenarios::Scenario {
+        match self {
+            Scenario::Switchover => scenarios::Scenario::Switchover,
+            Scenario::Kill => scenarios::Scenario::Kill,
+            Scenario::NodeLost => scenarios::Scenario::NodeLost,
+        }
+    }
+
+    /// The name on the command line and in tables.
+    pub fn name(self) -> &'static str {
+        self.shared().name()
+    }
+
+    /// The title of its plot panel.
+    pub fn title(self) -> &'static str {
+        match self {
+            Scenario::Switchover => "planned switchover (patronictl switchover)",
+            Scenario::Kill => "primary killed (SIGKILL Patroni + postmaster)",
+            Scenario::NodeLost => "primary node lost (link cut, processes frozen)",
+        }
+    }
+
+    /// What it expects of the leader.
+    pub fn expect(self) -> Expect {
+        self.shared().expect()
+    }
 }
 
 /// What keeps the VIP on the primary during a measurement.
@@ -101,6 +151,9 @@ pub fn label(m: VipMethod) -> String {
 
 /// Label of the HAProxy samples.
 pub const HAPROXY: &str = "haproxy";
+
+/// Label of the floor samples: libpq multi-host straight to the members.
+pub const FLOOR: &str = "floor (libpq multi-host)";
 
 /// The order of measurements (pure): rep by rep, every VIP method through every scenario, so an
 /// interrupted run has about as many samples of each.
@@ -195,16 +248,74 @@ async fn clear_callback_vips(tb: &Testbed) -> Result<()> {
     Ok(())
 }
 
+/// The failover suite's disturbance of `sc`, on the old primary's node `old`.
 async fn disturb(tb: &Testbed, old: &NodeLayout, sc: Scenario) -> Result<()> {
-    match sc {
-        Scenario::Switchover => tb
-            .patronictl(&["switchover", "--force", "--primary", &old.member])
-            .map(|_| ()),
-        Scenario::Kill => {
-            tb.kill_member(old);
+    sc.shared().disturb(tb, old).await
+}
+
+/// After a node-lost measurement (also a failed one): every node thawed and reconnected, a
+/// healthy cluster, and the VIP on the leader's node alone. pgvip's agent on the returning node
+/// removes its stale copy itself (fail closed); the callback's Patroni on that node runs
+/// `on_role_change` when it demotes. If a stale copy is still there after a minute under the
+/// callback (it does not fail closed), it is removed by hand and noted.
+async fn thaw(tb: &Testbed, method: VipMethod, notes: &mut Vec<String>) -> Result<()> {
+    for n in &tb.layout.nodes {
+        tb.freeze_node(n, false)?;
+        netns::set_fabric_port(&tb.layout, &n.fabric_port, true)?;
+    }
+    tb.wait_healthy(Duration::from_secs(120)).await?;
+    let leader = tb.wait_leader(Duration::from_secs(60)).await?;
+    let holder = tb.member_node(&leader)?.clone();
+    let alone = wait_for(
+        "the returning node to remove its stale copy of the VIP",
+        Duration::from_secs(60),
+        || async { (tb.nodes_with_vip().ok()? == vec![holder.name.clone()]).then_some(()) },
+    )
+    .await;
+    match (alone, method) {
+        (Ok(()), _) => Ok(()),
+        (Err(e), VipMethod::Pgvip(_)) => Err(e),
+        (Err(_), VipMethod::Callback) => {
+            let vip = format!("{}/32", tb.layout.vip);
+            let stale: Vec<String> = tb
+                .nodes_with_vip()?
+                .into_iter()
+                .filter(|n| *n != holder.name)
+                .collect();
+            for n in tb.layout.nodes.iter().filter(|n| stale.contains(&n.name)) {
+                let _ = crate::cmd::ip_in(&n.netns, &["addr", "del", &vip, "dev", &n.ifname]);
+            }
+            let note = format!(
+                "after a node-lost failover under the callback, {stale:?} still held the VIP a \
+                 minute after returning; removed by hand"
+            );
+            tracing::warn!("{note}");
+            notes.push(note);
             Ok(())
         }
     }
+}
+
+/// The pgvip binaries this run starts (found next to the bench binary), with what `file` says
+/// about them.
+fn pgvip_binaries() -> Vec<Binary> {
+    ["pgvip-controller", "pgvip-node-agent"]
+        .into_iter()
+        .map(|name| {
+            let path = pgvip::binary(name)
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|e| e.to_string());
+            let file = crate::cmd::run("file", &["-b", &path])
+                .map(|f| f.trim().to_string())
+                .unwrap_or_default();
+            Binary {
+                name: name.into(),
+                build: build_kind(&file).into(),
+                path,
+                file,
+            }
+        })
+        .collect()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -229,6 +340,16 @@ async fn measure_all(
         haproxy_config: haproxy::config(&tb.layout),
         writer: "20 Hz, one INSERT per attempt, 1 s connect/write timeout, reconnect on error"
             .into(),
+        floor: format!(
+            "the same writer as libpq's multi-host client (tokio-postgres) of the members: {}, \
+             tried in order, 1 s connect timeout per host",
+            app::conn_string(&drive::floor_config(tb), app::Target::ReadWrite)
+                .split(' ')
+                .filter(|kv| kv.starts_with("host=") || kv.starts_with("target_session_attrs="))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        pgvip_binaries: pgvip_binaries(),
         latency_applies_to: "UpdatePrivateIp".into(),
     };
     start_pgvip(tb).await?;
@@ -268,20 +389,27 @@ async fn measure_all(
         })
         .await?;
         tracing::info!(rep, method = label(method), scenario = ?sc, "measuring");
-        match measure(tb, &hap, method, sc).await {
-            Ok((v, h)) => {
+        let event = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        let measured = measure(tb, &hap, method, sc).await;
+        if sc == Scenario::NodeLost {
+            thaw(tb, method, &mut report.notes).await?;
+        }
+        match measured {
+            Ok(samples) => {
                 consecutive_failures = 0;
-                let mut h = h;
-                h.rep = rep;
-                let mut v = v;
-                v.rep = rep;
+                let [v, h, f] = samples.map(|mut s| {
+                    s.rep = rep;
+                    s.event = event;
+                    s
+                });
                 tracing::info!(
                     vip_ms = v.seen.outage_millis,
                     haproxy_ms = h.seen.outage_millis,
+                    floor_ms = f.seen.outage_millis,
+                    vip_excess_ms = v.excess_millis,
                     "measured"
                 );
-                report.samples.push(v);
-                report.samples.push(h);
+                report.samples.extend([v, h, f]);
             }
             Err(e) => {
                 tracing::warn!(error = %e, "measurement failed");
@@ -309,20 +437,18 @@ async fn measure_all(
     Ok(())
 }
 
-/// One failover measured through the VIP (by `method`) and through HAProxy at once.
-async fn measure(
-    tb: &Testbed,
-    hap: &str,
-    method: VipMethod,
-    sc: Scenario,
-) -> Result<(Sample, Sample)> {
+/// One failover measured through the VIP (by `method`), through HAProxy and by the floor at
+/// once: (VIP sample, HAProxy sample, floor sample), the first two paired with the floor.
+async fn measure(tb: &Testbed, hap: &str, method: VipMethod, sc: Scenario) -> Result<[Sample; 3]> {
     let name = label(method);
-    let (from, to, vip_seen, hap_seen, phases) = match method {
+    let (from, to, vip_seen, hap_seen, floor_seen, phases) = match method {
         VipMethod::Pgvip(_) => {
             tb.wait_healthy(Duration::from_secs(120)).await?;
-            let mut rider = Rider::start(tb, hap, 20).await?;
-            let r = run_failover(tb, &name, Expect::NewLeader, async |tb, old| {
-                rider.mark();
+            let mut hap_rider = Rider::start(tb, hap, 20).await?;
+            let mut floor_rider = Rider::floor(tb, 20).await?;
+            let r = run_failover(tb, &name, sc.expect(), async |tb, old| {
+                hap_rider.mark();
+                floor_rider.mark();
                 disturb(tb, old, sc).await
             })
             .await?;
@@ -331,47 +457,47 @@ async fn measure(
                 .node(&r.to)
                 .cloned()
                 .ok_or_else(|| Error::Other(format!("unknown node {}", r.to)))?;
-            let h = rider.finish(tb, &new).await?;
+            let (h, f) = futures::join!(hap_rider.finish(tb, &new), floor_rider.finish(tb, &new));
             let v = Seen {
                 outage_millis: r.outage_millis,
                 acked: r.acked,
                 failed: r.failed,
             };
-            (r.from, r.to, v, h, r.phases)
+            (r.from, r.to, v, h?, f?, r.phases)
         }
         VipMethod::Callback => {
-            let (old, new, v, h) =
-                drive::callback_failover(tb, hap, async |tb, old| disturb(tb, old, sc).await)
-                    .await?;
-            (old.name, new.name, v, h, None)
+            let e = drive::callback_failover(tb, hap, async |tb, old| disturb(tb, old, sc).await)
+                .await?;
+            (e.old.name, e.new.name, e.vip, e.haproxy, e.floor, None)
         }
     };
     let (added, added_after_promotion) = Sample::added_from(phases.as_ref());
+    let floor_millis = floor_seen.outage_millis;
+    let rider = |method: &str, seen: Seen| Sample {
+        method: method.into(),
+        scenario: Some(sc),
+        alongside: Some(name.clone()),
+        from: from.clone(),
+        to: to.clone(),
+        seen,
+        ..Default::default()
+    };
     let vip = Sample {
         method: name.clone(),
         scenario: Some(sc),
-        rep: 0,
-        alongside: None,
         from: from.clone(),
         to: to.clone(),
         seen: vip_seen,
         phases,
         added_millis: added,
         added_after_promotion_millis: added_after_promotion,
+        ..Default::default()
     };
-    let hap = Sample {
-        method: HAPROXY.into(),
-        scenario: Some(sc),
-        rep: 0,
-        alongside: Some(name),
-        from,
-        to,
-        seen: hap_seen,
-        phases: None,
-        added_millis: None,
-        added_after_promotion_millis: None,
-    };
-    Ok((vip, hap))
+    Ok([
+        vip.paired_with(floor_millis),
+        rider(HAPROXY, hap_seen).paired_with(floor_millis),
+        rider(FLOOR, floor_seen),
+    ])
 }
 
 #[cfg(test)]
@@ -383,6 +509,7 @@ mod tests {
         let o = Options {
             reps: 3,
             latencies_ms: vec![0, 1000],
+            scenarios: vec![Scenario::Switchover, Scenario::Kill],
             ..Default::default()
         };
         let s = schedule(&o);
@@ -396,8 +523,30 @@ mod tests {
             no_callback: true,
             ..Default::default()
         });
-        assert_eq!(q.len(), 2 * 3 * 2);
+        assert_eq!(q.len(), 2 * 3 * 3);
+        assert_eq!(q[2], (1, VipMethod::Pgvip(0), Scenario::NodeLost));
         assert!(q.iter().all(|x| x.1 != VipMethod::Callback));
+    }
+
+    #[test]
+    fn scenarios_are_the_suites_by_name() {
+        use clap::ValueEnum;
+        for sc in Scenario::ALL {
+            let pv = sc.to_possible_value().map(|v| v.get_name().to_string());
+            assert_eq!(pv.as_deref(), Some(sc.name()));
+        }
+        assert_eq!(Scenario::NodeLost.name(), "node-lost");
+        assert_eq!(Scenario::NodeLost.expect(), Expect::NewLeaderOldNodeLost);
+        assert_eq!(Scenario::Kill.expect(), Expect::NewLeader);
+        assert_eq!(
+            serde_json::to_value(Scenario::NodeLost).ok(),
+            Some(serde_json::json!("node-lost"))
+        );
+        assert_eq!(
+            serde_json::to_value(Scenario::Switchover).ok(),
+            Some(serde_json::json!("switchover"))
+        );
+        assert_eq!(Options::default().scenarios, Scenario::ALL.to_vec());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::error::{Context, Error, Result};
 
 /// Nearest-rank percentile of `sorted` (ascending): the smallest value with at least `p` percent
 /// of the values at or below it. Always an observed value; `None` for no values.
-pub fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
+pub fn percentile<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
     if sorted.is_empty() {
         return None;
     }
@@ -43,6 +43,42 @@ impl Summary {
         v.sort_unstable();
         let p = |q| percentile(&v, q).unwrap_or_default();
         Summary {
+            n: v.len(),
+            median: p(50.0),
+            p95: p(95.0),
+            p99: p(99.0),
+            min: v.first().copied().unwrap_or_default(),
+            max: v.last().copied().unwrap_or_default(),
+        }
+    }
+}
+
+/// Summary of signed samples, milliseconds (nearest-rank percentiles): differences such as a
+/// method's outage minus the floor's outage of the same event, which can be below zero.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignedSummary {
+    /// Number of samples.
+    pub n: usize,
+    /// Median (p50).
+    pub median: i64,
+    /// 95th percentile.
+    pub p95: i64,
+    /// 99th percentile.
+    pub p99: i64,
+    /// Smallest.
+    pub min: i64,
+    /// Largest.
+    pub max: i64,
+}
+
+impl SignedSummary {
+    /// Summarises `values` (any order); all zero for none.
+    pub fn of(values: &[i64]) -> SignedSummary {
+        let mut v = values.to_vec();
+        v.sort_unstable();
+        let p = |q| percentile(&v, q).unwrap_or_default();
+        SignedSummary {
             n: v.len(),
             median: p(50.0),
             p95: p(95.0),
@@ -87,8 +123,22 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
 pub struct Panel {
     /// Panel title (the scenario).
     pub title: String,
-    /// (label, values in ms) per group, drawn left to right.
-    pub groups: Vec<(String, Vec<u64>)>,
+    /// The y axis' label; empty: "write outage (ms)".
+    pub y_label: String,
+    /// (label, values in ms) per group, drawn left to right; values may be below zero.
+    pub groups: Vec<(String, Vec<i64>)>,
+}
+
+/// Round tick values covering `lo..=hi` and 0, about five steps of 1, 2 or 5 × 10^k on the
+/// larger side of zero, the same step on the other (pure).
+pub fn signed_ticks(lo: i64, hi: i64) -> Vec<i64> {
+    let (lo, hi) = (lo.min(0), hi.max(0));
+    let span = hi.max(lo.saturating_neg()).max(1) as u64;
+    let t = ticks(span);
+    let step = t.get(1).copied().unwrap_or(1).max(1) as i64;
+    let first = lo.div_euclid(step);
+    let last = hi.div_euclid(step) + i64::from(hi.rem_euclid(step) != 0);
+    (first..=last.max(first + 1)).map(|i| i * step).collect()
 }
 
 /// Round tick values from 0 covering `max` with about five steps of 1, 2 or 5 × 10^k.
@@ -116,7 +166,8 @@ fn esc(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// A box/strip plot, one panel per scenario with its own y axis (outage, ms): per group a box
+/// A box/strip plot, one panel per scenario with its own y axis (ms, from the lowest value or
+/// 0, whichever is lower; labelled by the panel's `y_label`): per group a box
 /// from p25 to p75, the median as a thick line, whiskers from min to max and every sample as a
 /// dot (spread sideways deterministically so equal values stay visible).
 pub fn svg(title: &str, panels: &[Panel]) -> String {
@@ -130,30 +181,38 @@ pub fn svg(title: &str, panels: &[Panel]) -> String {
     );
     for (pi, panel) in panels.iter().enumerate() {
         let x0 = left + pi as f64 * (pw + left);
-        let max = panel
-            .groups
-            .iter()
-            .flat_map(|g| g.1.iter())
-            .copied()
-            .max()
-            .unwrap_or(0);
-        let t = ticks(max);
-        let ymax = t.last().copied().unwrap_or(1).max(1) as f64;
-        let y = |v: u64| top + ph - (v as f64 / ymax) * ph;
+        let all = || panel.groups.iter().flat_map(|g| g.1.iter()).copied();
+        let t = signed_ticks(all().min().unwrap_or(0), all().max().unwrap_or(0));
+        let ymin = t.first().copied().unwrap_or(0) as f64;
+        let ymax = t.last().copied().unwrap_or(1) as f64;
+        let yspan = (ymax - ymin).max(1.0);
+        let y = |v: i64| top + ph - ((v as f64 - ymin) / yspan) * ph;
         s.push_str(&format!(
             "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"14\">{}</text>\n",
             x0 + pw / 2.0,
             top - 12.0,
             esc(&panel.title)
         ));
+        let y_label = if panel.y_label.is_empty() {
+            "write outage (ms)"
+        } else {
+            panel.y_label.as_str()
+        };
         s.push_str(&format!(
-            "<text transform=\"translate({},{}) rotate(-90)\" text-anchor=\"middle\">write outage (ms)</text>\n",
+            "<text transform=\"translate({},{}) rotate(-90)\" text-anchor=\"middle\">{}</text>\n",
             x0 - 50.0,
-            top + ph / 2.0
+            top + ph / 2.0,
+            esc(y_label)
         ));
         for v in &t {
+            // Zero gets a darker line when the axis also has values below it.
+            let stroke = if *v == 0 && ymin < 0.0 {
+                "#888"
+            } else {
+                "#ddd"
+            };
             s.push_str(&format!(
-                "<line x1=\"{x0}\" x2=\"{}\" y1=\"{yy}\" y2=\"{yy}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{v}</text>\n",
+                "<line x1=\"{x0}\" x2=\"{}\" y1=\"{yy}\" y2=\"{yy}\" stroke=\"{stroke}\"/><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{v}</text>\n",
                 x0 + pw,
                 x0 - 6.0,
                 y(*v) + 4.0,
@@ -329,7 +388,7 @@ mod tests {
         let v: Vec<u64> = (1..=100).collect();
         assert_eq!(percentile(&v, 95.0), Some(95));
         assert_eq!(percentile(&v, 99.0), Some(99));
-        assert_eq!(percentile(&[], 50.0), None);
+        assert_eq!(percentile::<u64>(&[], 50.0), None);
         assert_eq!(percentile(&[7], 99.0), Some(7));
     }
 
@@ -376,11 +435,56 @@ mod tests {
         let p = Panel {
             title: "switchover".into(),
             groups: vec![("a<b".into(), vec![1, 2, 3]), ("c".into(), vec![])],
+            ..Default::default()
         };
         let s = svg("t", &[p]);
         assert_eq!(s.matches("<circle").count(), 3);
         assert!(s.contains("a&lt;b (n=3)") && s.contains("c (n=0)"));
+        assert!(s.contains(">write outage (ms)</text>"));
         assert!(s.starts_with("<svg") && s.ends_with("</svg>\n"));
+    }
+
+    #[test]
+    fn svg_draws_values_below_zero_inside_the_panel() {
+        let p = Panel {
+            title: "excess".into(),
+            y_label: "outage − floor (ms)".into(),
+            groups: vec![("m".into(), vec![-120, 40, 900])],
+        };
+        let s = svg("t", &[p]);
+        assert!(s.contains(">outage − floor (ms)</text>"));
+        assert!(s.contains(">-200</text>") && s.contains(">1000</text>"));
+        // Every dot lies within the panel (top 60, height 380).
+        for c in s.split("cy=\"").skip(1) {
+            let cy: f64 = c
+                .split('"')
+                .next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(-1.0);
+            assert!((60.0..=440.0).contains(&cy), "{cy}");
+        }
+    }
+
+    #[test]
+    fn signed_ticks_cover_both_sides_of_zero() {
+        assert_eq!(
+            signed_ticks(-120, 900),
+            vec![-200, 0, 200, 400, 600, 800, 1000]
+        );
+        assert_eq!(signed_ticks(0, 5800), vec![0, 2000, 4000, 6000]);
+        assert_eq!(signed_ticks(300, 5800), vec![0, 2000, 4000, 6000]);
+        assert_eq!(signed_ticks(-3000, -100), vec![-3000, -2000, -1000, 0]);
+        assert_eq!(signed_ticks(0, 0), vec![0, 1]);
+    }
+
+    #[test]
+    fn signed_summary_keeps_negative_values() {
+        let s = SignedSummary::of(&[40, -120, 900]);
+        assert_eq!(
+            (s.n, s.median, s.p95, s.min, s.max),
+            (3, 40, 900, -120, 900)
+        );
+        assert_eq!(SignedSummary::of(&[]), SignedSummary::default());
     }
 
     #[test]

@@ -2,9 +2,10 @@
 //! `bench failover` compares app-visible write outages of pgvip, HAProxy and a Patroni callback;
 //! `bench scale` runs one controller against many PostgresVips and a leader-change storm;
 //! `bench agent` measures the node-agent's footprint and status-to-address latency;
-//! `bench all` runs every part. Each run writes `benchmarks/results/<date>-<host>.json` (or
-//! `--out`), an SVG plot next to it, and prints a table. Run it under the testbed lock:
-//! `flock /tmp/pgvip-testbed.lock ./target/debug/bench failover`.
+//! `bench all` runs those three. Each run writes `benchmarks/results/<date>-<host>.json` (or
+//! `--out`), an SVG plot next to it, and prints a table. `bench chaos` soaks the failover
+//! suite's nine disturbances (`benchmarks/results/<date>-chaos.json`). Run them under the
+//! testbed lock: `flock /tmp/pgvip-testbed.lock ./target/debug/bench failover`.
 use std::{
     path::{Path, PathBuf},
     process::ExitCode,
@@ -17,7 +18,7 @@ use std::{
 use clap::{Parser, Subcommand};
 use pgvip_e2e::{
     bench::{
-        agent, failover,
+        agent, chaos, failover,
         report::{self, Machine, Results},
         scale,
     },
@@ -42,8 +43,10 @@ enum Cmd {
     Scale(scale::Options),
     /// Node-agent: idle footprint and status-to-address latency.
     Agent(agent::Options),
-    /// Every benchmark, one after the other.
+    /// Every benchmark but chaos, one after the other.
     All(AllArgs),
+    /// Soak: the failover suite's nine scenarios, --reps times each, interleaved.
+    Chaos(chaos::Options),
     /// One cloud move, as a CLI would do it (used by the callback script).
     #[command(hide = true)]
     OciAssign(failover::callback::AssignArgs),
@@ -111,6 +114,42 @@ async fn failover_part(
     }
 }
 
+/// Runs the chaos soak, writing the results file after every run and at the end.
+async fn chaos_bench(opts: &chaos::Options, out: Option<&Path>, stop: &AtomicBool) -> Result<()> {
+    let date = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let path = out
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| chaos::default_path(&pgvip_e2e::testbed::repo_root(), &date));
+    let file = chaos::Results {
+        machine: Machine::detect(),
+        started_at: now(),
+        ..Default::default()
+    };
+    let mut checkpoint = |r: &chaos::Report| {
+        let partial = chaos::Results {
+            finished_at: now(),
+            chaos: r.clone(),
+            ..file.clone()
+        };
+        if let Err(e) = report::write_json(&path, &partial) {
+            eprintln!("bench: checkpoint: {e}");
+        }
+    };
+    let (r, res) = chaos::run_with(opts, &mut checkpoint, stop).await;
+    if !r.runs.is_empty() {
+        print!("{}", r.table());
+        let done = chaos::Results {
+            finished_at: now(),
+            complete: r.complete,
+            chaos: r,
+            ..file
+        };
+        report::write_json(&path, &done)?;
+        println!("results: {}", path.display());
+    }
+    res
+}
+
 async fn bench(cli: &Cli, stop: &AtomicBool) -> Result<()> {
     let machine = Machine::detect();
     let path = cli.out.clone().unwrap_or_else(|| {
@@ -128,6 +167,7 @@ async fn bench(cli: &Cli, stop: &AtomicBool) -> Result<()> {
     let mut failures = vec![];
     let (f, sc, ag) = match &cli.cmd {
         Cmd::OciAssign(a) => return failover::callback::oci_assign(a).await,
+        Cmd::Chaos(o) => return chaos_bench(o, cli.out.as_deref(), stop).await,
         Cmd::Failover(o) => (Some(o), None, None),
         Cmd::Scale(o) => (None, Some(o), None),
         Cmd::Agent(o) => (None, None, Some(o)),
@@ -187,7 +227,7 @@ async fn main() -> ExitCode {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
                 tracing_subscriber::EnvFilter::try_from_default_env()
-                    .unwrap_or_else(|_| "info,kube=warn".into()),
+                    .unwrap_or_else(|_| "info,kube=warn,tokio_postgres=warn".into()),
             )
             .try_init();
     }

@@ -1,17 +1,18 @@
 //! Driving one measured failover. A [`Rider`] is an application writer (the same one the
-//! failover suite uses, 20 Hz, 1 s timeouts) through some address; it is warmed up, marked at
-//! the moment of the disturbance, and finished once its writes land on the new primary: its
-//! outage is the longest stretch without an acknowledged write after the mark, and every write
-//! it saw acknowledged must be on the new primary. pgvip's measurement goes through the suite's
-//! `run_failover` (with its checks); the callback's through [`callback_failover`], which waits on
-//! the same things minus pgvip's own status.
+//! failover suite uses, 20 Hz, 1 s timeouts) through some address, or the floor writer (the same
+//! writer as libpq's multi-host client of the members themselves, `target_session_attrs=
+//! read-write`); it is warmed up, marked at the moment of the disturbance, and finished once its
+//! writes land on the new primary: its outage is the longest stretch without an acknowledged
+//! write after the mark, and every write it saw acknowledged must be on the new primary. pgvip's
+//! measurement goes through the suite's `run_failover` (with its checks); the callback's through
+//! [`callback_failover`], which waits on the same things minus pgvip's own status.
 
 use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::{
-    app::{self, Writer, WriterConfig},
+    app::{self, Target, Writer, WriterConfig},
     cluster::wait_for,
     error::Result,
     layout::NodeLayout,
@@ -30,6 +31,18 @@ pub struct Seen {
     pub failed: usize,
 }
 
+/// Attempts per second of every writer (the failover suite's).
+pub const RATE_HZ: u32 = 20;
+
+/// Connect (per host) and write timeout of every writer (the failover suite's).
+pub const TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The floor writer's configuration: every member's address, in the layout's order.
+pub fn floor_config(tb: &Testbed) -> WriterConfig {
+    let hosts: Vec<String> = tb.layout.nodes.iter().map(|n| n.ip.clone()).collect();
+    WriterConfig::multi_host(&hosts, &tb.layout.client.netns, RATE_HZ, TIMEOUT)
+}
+
 /// A writer measured alongside a failover.
 pub struct Rider {
     writer: Writer,
@@ -40,14 +53,27 @@ impl Rider {
     /// Starts writing to `host:5432` from the client namespace and waits until the last
     /// `clean` attempts were all acknowledged (a proxy may balance onto replicas at first).
     pub async fn start(tb: &Testbed, host: &str, clean: usize) -> Result<Rider> {
-        let writer = Writer::start(WriterConfig {
+        let cfg = WriterConfig {
             host: host.to_string(),
             netns: tb.layout.client.netns.clone(),
-            rate_hz: 20,
-            timeout: Duration::from_secs(1),
-        })?;
+            rate_hz: RATE_HZ,
+            timeout: TIMEOUT,
+        };
+        Rider::warm(Writer::start(cfg)?, host, clean).await
+    }
+
+    /// Starts the floor writer: libpq multi-host straight to the members' addresses (in the
+    /// layout's order), keeping the first that accepts writes, from the client namespace with
+    /// the same rate and timeouts as the VIP writer.
+    pub async fn floor(tb: &Testbed, clean: usize) -> Result<Rider> {
+        let cfg = floor_config(tb);
+        let what = cfg.host.clone();
+        Rider::warm(Writer::start_with(cfg, Target::ReadWrite)?, &what, clean).await
+    }
+
+    async fn warm(writer: Writer, what: &str, clean: usize) -> Result<Rider> {
         wait_for(
-            &format!("{clean} acknowledged writes in a row through {host}"),
+            &format!("{clean} acknowledged writes in a row through {what}"),
             Duration::from_secs(60),
             || async {
                 let a = writer.attempts();
@@ -117,13 +143,27 @@ pub async fn new_leader(tb: &Testbed, old: &str) -> Result<NodeLayout> {
     tb.member_node(&l).cloned()
 }
 
-/// One failover with the callback managing the VIP: the VIP writer and the HAProxy writer both
-/// ride it. Returns (old node, new node, VIP writer, HAProxy writer).
+/// What the three writers riding one failover saw.
+pub struct Event {
+    /// The old primary's node.
+    pub old: NodeLayout,
+    /// The new primary's node.
+    pub new: NodeLayout,
+    /// The VIP writer.
+    pub vip: Seen,
+    /// The writer through HAProxy.
+    pub haproxy: Seen,
+    /// The floor writer.
+    pub floor: Seen,
+}
+
+/// One failover with the callback managing the VIP: the VIP writer, the HAProxy writer and the
+/// floor writer all ride it.
 pub async fn callback_failover(
     tb: &Testbed,
     haproxy: &str,
     disturb: impl AsyncFnOnce(&Testbed, &NodeLayout) -> Result<()>,
-) -> Result<(NodeLayout, NodeLayout, Seen, Seen)> {
+) -> Result<Event> {
     tb.wait_healthy(Duration::from_secs(120)).await?;
     let leader = tb.wait_leader(Duration::from_secs(60)).await?;
     let old = tb.member_node(&leader)?.clone();
@@ -140,11 +180,23 @@ pub async fn callback_failover(
     // Started one after the other, the writers' sequence ranges (microseconds at start) are
     // far apart, so their rows never collide.
     let mut hap = Rider::start(tb, haproxy, 20).await?;
+    let mut floor = Rider::floor(tb, 20).await?;
     let mut vip = Rider::start(tb, &tb.layout.vip, 10).await?;
     hap.mark();
+    floor.mark();
     vip.mark();
     disturb(tb, &old).await?;
     let new = new_leader(tb, &leader).await?;
-    let (v, h) = futures::join!(vip.finish(tb, &new), hap.finish(tb, &new));
-    Ok((old, new, v?, h?))
+    let (v, h, f) = futures::join!(
+        vip.finish(tb, &new),
+        hap.finish(tb, &new),
+        floor.finish(tb, &new)
+    );
+    Ok(Event {
+        old,
+        new,
+        vip: v?,
+        haproxy: h?,
+        floor: f?,
+    })
 }

@@ -2,13 +2,18 @@
 //! in, per method × scenario statistics, pgvip's own added latency against its goal, the printed
 //! table and the plot's panels out. Pure; the driver fills [`Report::samples`] and calls
 //! [`Report::summarise`] after every measurement.
+//!
+//! Every measured failover (an *event*) has three writers riding it: the VIP method's, HAProxy's
+//! and the floor's (libpq multi-host straight to the members). Patroni's own timing varies more
+//! from event to event than the methods differ, so methods are compared by their *paired
+//! excess*: the method's outage minus the floor's outage of the same event.
 
 use pgvip_api::FailoverPhases;
 use serde::Serialize;
 
-use super::{drive::Seen, Scenario, ADDED_LATENCY_GOAL_MILLIS};
+use super::{drive::Seen, Scenario, ADDED_LATENCY_GOAL_MILLIS, FLOOR, HAPROXY};
 use crate::{
-    bench::report::{self, Panel, Summary},
+    bench::report::{self, Panel, SignedSummary, Summary},
     patroni::PatroniOptions,
 };
 
@@ -22,7 +27,10 @@ pub struct Sample {
     pub scenario: Option<Scenario>,
     /// Repetition (1-based).
     pub rep: u32,
-    /// For HAProxy: the VIP method whose failover it rode.
+    /// The measured failover (1-based, in the order of the run); the samples of the writers that
+    /// rode the same failover share it.
+    pub event: u32,
+    /// For HAProxy and the floor: the VIP method whose failover it rode.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alongside: Option<String>,
     /// Old and new primary's node.
@@ -32,6 +40,13 @@ pub struct Sample {
     /// What the writer saw.
     #[serde(flatten)]
     pub seen: Seen,
+    /// The floor writer's outage in the same event, ms (absent for the floor itself).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub floor_outage_millis: Option<u64>,
+    /// This outage minus the floor's outage of the same event, ms (below zero when this writer
+    /// happened to resume first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub excess_millis: Option<i64>,
     /// pgvip only: status.lastFailover phases.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phases: Option<FailoverPhases>,
@@ -55,6 +70,20 @@ impl Sample {
             None => (None, None),
         }
     }
+
+    /// Pairs this sample with the floor's outage of the same event (pure).
+    pub fn paired_with(mut self, floor_outage_millis: u64) -> Sample {
+        self.floor_outage_millis = Some(floor_outage_millis);
+        self.excess_millis = Some(excess(self.seen.outage_millis, floor_outage_millis));
+        self
+    }
+}
+
+/// A method's outage minus the floor's, ms (pure; saturating).
+pub fn excess(outage_millis: u64, floor_outage_millis: u64) -> i64 {
+    let o = i64::try_from(outage_millis).unwrap_or(i64::MAX);
+    let f = i64::try_from(floor_outage_millis).unwrap_or(i64::MAX);
+    o.saturating_sub(f)
 }
 
 /// A measurement that did not complete.
@@ -82,6 +111,12 @@ pub struct Row {
     /// Outage statistics, ms.
     #[serde(flatten)]
     pub outage: Summary,
+    /// The floor's outage in the same events, ms (absent for the floor's own row).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub floor: Option<Summary>,
+    /// Paired excess over the floor (outage − floor outage, event by event), ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub excess: Option<SignedSummary>,
 }
 
 /// Fixed settings of the run, for whoever reads the results.
@@ -100,8 +135,38 @@ pub struct Settings {
     pub haproxy_config: String,
     /// Writer: attempts per second and per-attempt timeout.
     pub writer: String,
+    /// The floor writer: how it reaches the primary.
+    pub floor: String,
+    /// The pgvip binaries the run used (controller, node-agent).
+    pub pgvip_binaries: Vec<Binary>,
     /// Which cloud call the simulated latency is added to.
     pub latency_applies_to: String,
+}
+
+/// One binary a run used.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Binary {
+    /// Its name.
+    pub name: String,
+    /// Where it was.
+    pub path: String,
+    /// What `file -b` says about it.
+    pub file: String,
+    /// Its build, from that: "static release (as the images ship)", "debug" or "release".
+    pub build: String,
+}
+
+/// The build of a binary, from `file -b`'s description (pure).
+pub fn build_kind(file: &str) -> &'static str {
+    let static_ = file.contains("statically linked") || file.contains("static-pie linked");
+    if file.contains("with debug_info") {
+        "debug"
+    } else if static_ && file.contains(", stripped") {
+        "static release (as the images ship)"
+    } else {
+        "release"
+    }
 }
 
 /// Everything `bench failover` measured.
@@ -123,34 +188,49 @@ pub struct Report {
     pub samples: Vec<Sample>,
     /// Measurements that failed.
     pub failures: Vec<Failed>,
+    /// What the run had to repair between measurements (e.g. a stale VIP left on a node the
+    /// callback did not unconfigure).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// Whether the whole schedule ran.
     pub complete: bool,
 }
 
 impl Report {
-    /// Recomputes the summary from the samples (pure), in first-seen order of methods.
+    /// Recomputes the summary from the samples (pure): per scenario, the VIP methods in
+    /// first-seen order, then HAProxy, then the floor.
     pub fn summarise(&mut self) {
         let mut rows: Vec<Row> = vec![];
         for s in &self.samples {
             let Some(sc) = s.scenario else { continue };
-            if !rows
+            if rows
                 .iter()
                 .any(|r| r.method == s.method && r.scenario == sc)
             {
-                let v: Vec<u64> = self
-                    .samples
-                    .iter()
-                    .filter(|x| x.method == s.method && x.scenario == Some(sc))
-                    .map(|x| x.seen.outage_millis)
-                    .collect();
-                rows.push(Row {
-                    method: s.method.clone(),
-                    scenario: sc,
-                    outage: Summary::of(&v),
-                });
+                continue;
             }
+            let of: Vec<&Sample> = self
+                .samples
+                .iter()
+                .filter(|x| x.method == s.method && x.scenario == Some(sc))
+                .collect();
+            let v: Vec<u64> = of.iter().map(|x| x.seen.outage_millis).collect();
+            let floor: Vec<u64> = of.iter().filter_map(|x| x.floor_outage_millis).collect();
+            let excess: Vec<i64> = of.iter().filter_map(|x| x.excess_millis).collect();
+            rows.push(Row {
+                method: s.method.clone(),
+                scenario: sc,
+                outage: Summary::of(&v),
+                floor: (!floor.is_empty()).then(|| Summary::of(&floor)),
+                excess: (!excess.is_empty()).then(|| SignedSummary::of(&excess)),
+            });
         }
-        rows.sort_by_key(|r| r.scenario == Scenario::Kill);
+        let rank = |m: &str| match m {
+            HAPROXY => 1,
+            FLOOR => 2,
+            _ => 0,
+        };
+        rows.sort_by_key(|r| (r.scenario, rank(&r.method)));
         self.summary = rows;
         let added: Vec<u64> = self.samples.iter().filter_map(|s| s.added_millis).collect();
         self.pgvip_added_latency = Summary::of(&added);
@@ -163,23 +243,31 @@ impl Report {
         self.pgvip_added_latency_goal_p99_millis = ADDED_LATENCY_GOAL_MILLIS;
     }
 
-    /// The printed table: method × scenario with n, median, p95, min, max (ms), then pgvip's
-    /// own added latency against its goal.
+    /// The printed table: method × scenario with n, median, p95, min, max of the outage, the
+    /// floor's median outage in the same events and the paired excess over the floor (median,
+    /// p95, max; ms), then pgvip's own added latency against its goal.
     pub fn table(&self) -> String {
+        let dash = || "-".to_string();
         let rows: Vec<Vec<String>> = self
             .summary
             .iter()
             .map(|r| {
                 let o = &r.outage;
-                vec![
+                let mut row = vec![
                     r.method.clone(),
-                    format!("{:?}", r.scenario).to_lowercase(),
+                    r.scenario.name().to_string(),
                     o.n.to_string(),
                     o.median.to_string(),
                     o.p95.to_string(),
                     o.min.to_string(),
                     o.max.to_string(),
-                ]
+                    r.floor.as_ref().map_or_else(dash, |f| f.median.to_string()),
+                ];
+                match &r.excess {
+                    Some(e) => row.extend([e.median, e.p95, e.max].map(|v| v.to_string())),
+                    None => row.extend([dash(), dash(), dash()]),
+                }
+                row
             })
             .collect();
         let mut out = report::table(
@@ -191,9 +279,25 @@ impl Report {
                 "p95_ms",
                 "min_ms",
                 "max_ms",
+                "floor_median_ms",
+                "excess_median_ms",
+                "excess_p95_ms",
+                "excess_max_ms",
             ],
             &rows,
         );
+        out.push_str(&format!(
+            "\nexcess: the method's outage minus the floor's outage of the same failover, event by \
+             event; floor: {}\n",
+            if self.settings.floor.is_empty() {
+                FLOOR
+            } else {
+                self.settings.floor.as_str()
+            }
+        ));
+        for b in &self.settings.pgvip_binaries {
+            out.push_str(&format!("{}: {} ({})\n", b.name, b.path, b.build));
+        }
         let line = |what: &str, a: &Summary| {
             format!(
                 "pgvip's own added latency ({what}, cloud call excluded): n={} median={} ms p95={} ms p99={} ms; goal p99 < {} ms: {}\n",
@@ -205,7 +309,6 @@ impl Report {
                 if a.n == 0 { "no data" } else if a.p99 < ADDED_LATENCY_GOAL_MILLIS { "met" } else { "NOT met" }
             )
         };
-        out.push('\n');
         out.push_str(&line(
             "leader change seen -> address + GARP on the new node",
             &self.pgvip_added_latency,
@@ -223,31 +326,29 @@ impl Report {
         out
     }
 
-    /// Plot panels: one per scenario, one group per method.
+    /// Plot panels: one per scenario, one group per method but the floor, each sample its
+    /// paired excess over the floor.
     pub fn panels(&self) -> Vec<Panel> {
-        [Scenario::Switchover, Scenario::Kill]
+        Scenario::ALL
             .into_iter()
             .filter_map(|sc| {
-                let groups: Vec<(String, Vec<u64>)> = self
+                let groups: Vec<(String, Vec<i64>)> = self
                     .summary
                     .iter()
-                    .filter(|r| r.scenario == sc)
+                    .filter(|r| r.scenario == sc && r.excess.is_some())
                     .map(|r| {
                         let v = self
                             .samples
                             .iter()
                             .filter(|s| s.method == r.method && s.scenario == Some(sc))
-                            .map(|s| s.seen.outage_millis)
+                            .filter_map(|s| s.excess_millis)
                             .collect();
                         (r.method.clone(), v)
                     })
                     .collect();
-                let title = match sc {
-                    Scenario::Switchover => "planned switchover (patronictl switchover)",
-                    Scenario::Kill => "primary killed (SIGKILL Patroni + postmaster)",
-                };
                 (!groups.is_empty()).then(|| Panel {
-                    title: title.into(),
+                    title: sc.title().into(),
+                    y_label: "outage − floor's outage, same failover (ms)".into(),
                     groups,
                 })
             })
@@ -277,8 +378,10 @@ mod tests {
         let mut r = Report {
             samples: vec![
                 sample("pgvip (cloud +0 s)", Scenario::Kill, 21000, Some(40)),
-                sample("pgvip (cloud +0 s)", Scenario::Switchover, 1500, Some(30)),
+                sample(FLOOR, Scenario::Switchover, 1400, None),
                 sample("haproxy", Scenario::Switchover, 6000, None),
+                sample("pgvip (cloud +0 s)", Scenario::Switchover, 1500, Some(30)),
+                sample("pgvip (cloud +0 s)", Scenario::NodeLost, 25000, Some(30)),
                 sample("pgvip (cloud +0 s)", Scenario::Switchover, 1700, Some(150)),
                 sample("haproxy", Scenario::Switchover, 5000, None),
             ],
@@ -303,22 +406,136 @@ mod tests {
             vec![
                 ("pgvip (cloud +0 s)", Scenario::Switchover, 2, 1500, 1700),
                 ("haproxy", Scenario::Switchover, 2, 5000, 6000),
+                (FLOOR, Scenario::Switchover, 1, 1400, 1400),
                 ("pgvip (cloud +0 s)", Scenario::Kill, 1, 21000, 21000),
+                ("pgvip (cloud +0 s)", Scenario::NodeLost, 1, 25000, 25000),
             ]
         );
-        assert_eq!(r.pgvip_added_latency.n, 3);
+        assert_eq!(r.pgvip_added_latency.n, 4);
         assert_eq!(r.pgvip_added_latency.p99, 150);
         let t = r.table();
         assert!(t.contains("goal p99 < 100 ms: NOT met"), "{t}");
         assert!(
             t.lines()
                 .nth(1)
-                .is_some_and(|l| l.starts_with("pgvip (cloud +0 s)  switchover")),
+                .is_some_and(|l| l.starts_with("pgvip (cloud +0 s)        switchover")),
             "{t}"
         );
+        assert!(t.contains("  node-lost  "), "{t}");
+    }
+
+    /// The samples of one event: (VIP method's, HAProxy's, floor's), paired as the driver
+    /// pairs them.
+    fn event(method: &str, sc: Scenario, n: u32, vip: u64, hap: u64, floor: u64) -> [Sample; 3] {
+        let s = |m: &str, ms| Sample {
+            event: n,
+            ..sample(m, sc, ms, None)
+        };
+        [
+            s(method, vip).paired_with(floor),
+            s(HAPROXY, hap).paired_with(floor),
+            s(FLOOR, floor),
+        ]
+    }
+
+    #[test]
+    fn methods_are_compared_by_their_paired_excess_over_the_floor() {
+        let mut r = Report::default();
+        // Patroni's own timing moves all three writers of an event together.
+        for (n, (vip, hap, floor)) in [
+            (3300, 6400, 3200),
+            (1500, 4700, 1400),
+            (2400, 5800, 2300),
+            (1390, 4500, 1400),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            r.samples.extend(event(
+                "pgvip (cloud +0 s)",
+                Scenario::Switchover,
+                n as u32 + 1,
+                vip,
+                hap,
+                floor,
+            ));
+        }
+        r.samples.extend(event(
+            "callback (cloud +0 s)",
+            Scenario::Switchover,
+            5,
+            3000,
+            5000,
+            2900,
+        ));
+        r.summarise();
+        let row = |m: &str| r.summary.iter().find(|x| x.method == m).cloned();
+        let pgvip = row("pgvip (cloud +0 s)");
+        let e = pgvip.as_ref().and_then(|x| x.excess.clone());
+        assert_eq!(
+            e.map(|e| (e.n, e.median, e.p95, e.min, e.max)),
+            Some((4, 100, 100, -10, 100))
+        );
+        assert_eq!(pgvip.and_then(|x| x.floor).map(|f| f.median), Some(1400));
+        let hap = row(HAPROXY).and_then(|x| x.excess);
+        assert_eq!(hap.map(|e| (e.n, e.median, e.max)), Some((5, 3200, 3500)));
+        let floor = row(FLOOR);
+        assert!(floor
+            .as_ref()
+            .is_some_and(|f| f.excess.is_none() && f.floor.is_none() && f.outage.n == 5));
+        let t = r.table();
+        assert!(
+            t.lines()
+                .next()
+                .is_some_and(|h| h
+                    .ends_with("floor_median_ms  excess_median_ms  excess_p95_ms  excess_max_ms")),
+            "{t}"
+        );
+        let floor_line = t.lines().find(|l| l.starts_with(FLOOR)).unwrap_or_default();
+        let cells: Vec<&str> = floor_line.split_whitespace().collect();
+        assert!(
+            cells.len() > 4 && cells[cells.len() - 4..] == ["-", "-", "-", "-"],
+            "{t}"
+        );
+        // The plot: the excess of every method but the floor, every sample.
         let p = r.panels();
-        assert_eq!(p.len(), 2);
-        assert_eq!(p[0].groups[1], ("haproxy".to_string(), vec![6000, 5000]));
+        assert_eq!(p.len(), 1);
+        let labels: Vec<&str> = p[0].groups.iter().map(|g| g.0.as_str()).collect();
+        assert_eq!(
+            labels,
+            ["pgvip (cloud +0 s)", "callback (cloud +0 s)", HAPROXY]
+        );
+        assert_eq!(p[0].groups[0].1, vec![100, 100, 100, -10]);
+        assert!(p[0].y_label.contains("floor"));
+        // The raw samples stay in the JSON with the pairing.
+        let json = serde_json::to_value(&r).unwrap_or_default();
+        let first = &json["samples"][0];
+        assert_eq!(first["outageMillis"], 3300);
+        assert_eq!(first["floorOutageMillis"], 3200);
+        assert_eq!(first["excessMillis"], 100);
+        assert_eq!(first["event"], 1);
+        assert!(json["samples"][2].get("excessMillis").is_none());
+        assert_eq!(json["summary"][0]["excess"]["median"], 100);
+    }
+
+    #[test]
+    fn excess_may_be_negative_and_builds_are_named() {
+        assert_eq!(excess(1390, 1400), -10);
+        assert_eq!(excess(u64::MAX, 0), i64::MAX);
+        assert_eq!(
+            build_kind(
+                "ELF 64-bit LSB executable, x86-64, version 1 (SYSV), static-pie linked, stripped"
+            ),
+            "static release (as the images ship)"
+        );
+        assert_eq!(
+            build_kind("ELF 64-bit LSB pie executable, x86-64, dynamically linked, interpreter /lib64/ld-linux-x86-64.so.2, with debug_info, not stripped"),
+            "debug"
+        );
+        assert_eq!(
+            build_kind("ELF 64-bit LSB pie executable, x86-64, dynamically linked, stripped"),
+            "release"
+        );
     }
 
     #[test]
