@@ -303,6 +303,17 @@ impl Testbed {
 
     /// The VNIC the simulated control plane assigns the VIP to.
     pub async fn cloud_assignment(&self) -> Result<Option<String>> {
+        match self.layout.vip.parse::<std::net::IpAddr>() {
+            Ok(ip) => self.cloud_assignment_of(ip).await,
+            Err(e) => Err(Error::Other(format!(
+                "testbed VIP {}: {e}",
+                self.layout.vip
+            ))),
+        }
+    }
+
+    /// The VNIC the simulated control plane assigns secondary IP `addr` to, if it lists it.
+    pub async fn cloud_assignment_of(&self, addr: std::net::IpAddr) -> Result<Option<String>> {
         let url = format!(
             "http://127.0.0.1:{}/assignments",
             self.layout.oci_admin_port
@@ -317,7 +328,12 @@ impl Testbed {
             .as_array()
             .into_iter()
             .flatten()
-            .find(|a| a["ip"] == self.layout.vip.as_str())
+            .find(|a| {
+                a["ip"]
+                    .as_str()
+                    .and_then(|s| s.parse::<std::net::IpAddr>().ok())
+                    .is_some_and(|ip| ip == addr)
+            })
             .and_then(|a| a["vnicId"].as_str().map(str::to_string)))
     }
 

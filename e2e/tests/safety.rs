@@ -256,7 +256,7 @@ async fn address_in_use(tb: &Testbed) -> Result<()> {
             "the simulator got calls for {addr} (or a create/delete/another private IP's update; the standard VIP's is {std_ip_id}) while {NODE_IP_VIP} existed: {bad:?}"
         )));
     }
-    let assigned = assignment_of(tb, addr).await?;
+    let assigned = tb.cloud_assignment_of(addr).await?;
     if assigned.is_some() {
         return Err(Error::Other(format!(
             "the simulator lists {addr} as a secondary IP on {assigned:?}"
@@ -357,28 +357,6 @@ fn queries_address(path: &str, addr: IpAddr) -> bool {
             })
         })
     })
-}
-
-/// The VNIC the simulator assigns secondary IP `addr` to, if it lists it.
-async fn assignment_of(tb: &Testbed, addr: IpAddr) -> Result<Option<String>> {
-    let url = format!("http://127.0.0.1:{}/assignments", tb.layout.oci_admin_port);
-    let body: serde_json::Value = reqwest::get(&url)
-        .await
-        .map_err(|e| Error::Other(format!("simulator admin: {e}")))?
-        .json()
-        .await
-        .map_err(|e| Error::Other(format!("simulator admin: {e}")))?;
-    Ok(body
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|a| {
-            a["ip"]
-                .as_str()
-                .and_then(|s| s.parse::<IpAddr>().ok())
-                .is_some_and(|ip| ip == addr)
-        })
-        .map(|a| a["vnicId"].as_str().unwrap_or("(retired)").to_string()))
 }
 
 // ---------------------------------------------------------------------------------------------

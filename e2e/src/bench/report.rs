@@ -18,67 +18,36 @@ pub fn percentile<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
     Some(sorted[rank.clamp(1, sorted.len()) - 1])
 }
 
-/// Summary of one group of samples, milliseconds (nearest-rank percentiles).
+/// Summary of one group of samples, milliseconds (nearest-rank percentiles): `u64` outages,
+/// or [`SignedSummary`] differences.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Summary {
+pub struct Summary<T = u64> {
     /// Number of samples.
     pub n: usize,
     /// Median (p50).
-    pub median: u64,
+    pub median: T,
     /// 95th percentile.
-    pub p95: u64,
+    pub p95: T,
     /// 99th percentile.
-    pub p99: u64,
+    pub p99: T,
     /// Smallest.
-    pub min: u64,
+    pub min: T,
     /// Largest.
-    pub max: u64,
+    pub max: T,
 }
 
-impl Summary {
+/// Summary of signed samples: differences such as a method's outage minus the floor's outage
+/// of the same event, which can be below zero.
+pub type SignedSummary = Summary<i64>;
+
+impl<T: Copy + Ord + Default> Summary<T> {
     /// Summarises `values` (any order); all zero for none.
-    pub fn of(values: &[u64]) -> Summary {
+    pub fn of(values: &[T]) -> Summary<T> {
         let mut v = values.to_vec();
         v.sort_unstable();
         let p = |q| percentile(&v, q).unwrap_or_default();
         Summary {
-            n: v.len(),
-            median: p(50.0),
-            p95: p(95.0),
-            p99: p(99.0),
-            min: v.first().copied().unwrap_or_default(),
-            max: v.last().copied().unwrap_or_default(),
-        }
-    }
-}
-
-/// Summary of signed samples, milliseconds (nearest-rank percentiles): differences such as a
-/// method's outage minus the floor's outage of the same event, which can be below zero.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SignedSummary {
-    /// Number of samples.
-    pub n: usize,
-    /// Median (p50).
-    pub median: i64,
-    /// 95th percentile.
-    pub p95: i64,
-    /// 99th percentile.
-    pub p99: i64,
-    /// Smallest.
-    pub min: i64,
-    /// Largest.
-    pub max: i64,
-}
-
-impl SignedSummary {
-    /// Summarises `values` (any order); all zero for none.
-    pub fn of(values: &[i64]) -> SignedSummary {
-        let mut v = values.to_vec();
-        v.sort_unstable();
-        let p = |q| percentile(&v, q).unwrap_or_default();
-        SignedSummary {
             n: v.len(),
             median: p(50.0),
             p95: p(95.0),
@@ -406,7 +375,7 @@ mod tests {
                 max: 300
             }
         );
-        assert_eq!(Summary::of(&[]), Summary::default());
+        assert_eq!(Summary::<u64>::of(&[]), Summary::default());
     }
 
     #[test]
