@@ -238,13 +238,23 @@ impl Testbed {
         })?;
         let holders = self.nodes_with_address(addr)?;
         let st = vip.status.clone().unwrap_or_default();
+        // An agent whose heartbeat lapsed is cut off from the API server (partitioned): its
+        // entry is what it said last, and it cannot say more until it is back.
+        let silent = self.silent_agents().await?;
+        let unreachable: Vec<&str> = unreachable
+            .iter()
+            .copied()
+            .chain(silent.iter().map(String::as_str))
+            .collect();
+        let unreachable = unreachable.as_slice();
         let mut problems = vec![];
         for n in &self.layout.nodes {
             let shown = holders.contains(&n.name);
             let entry = st.nodes.iter().find(|r| r.node == n.name);
             let reported = entry.is_some_and(|r| r.address_configured);
             let lost = unreachable.contains(&n.name.as_str());
-            if shown != reported && !(lost && shown) {
+            let cut_off = silent.contains(&n.name);
+            if shown != reported && !(lost && shown) && !cut_off {
                 problems.push(format!(
                     "{}{}: ip addr {} {addr} but status.nodes says addressConfigured={reported}{}",
                     n.name,
@@ -288,6 +298,30 @@ impl Testbed {
             ));
         }
         Ok(problems)
+    }
+
+    /// Nodes whose agent's heartbeat Lease has lapsed (renewed longer ago than its duration):
+    /// the agent cannot reach the API server, so it cannot report.
+    pub async fn silent_agents(&self) -> Result<Vec<String>> {
+        let api: Api<k8s_openapi::api::coordination::v1::Lease> =
+            Api::namespaced(self.client.clone(), &self.layout.system_namespace);
+        let now = k8s_openapi::jiff::Timestamp::now();
+        let mut out = vec![];
+        for n in &self.layout.nodes {
+            let lease = api
+                .get_opt(&pgvip_api::agent::heartbeat_lease_name(&n.name))
+                .await
+                .map_err(|e| Error::Other(format!("get heartbeat Lease: {e}")))?;
+            let spec = lease.and_then(|l| l.spec).unwrap_or_default();
+            let fresh = spec.renew_time.is_some_and(|t| {
+                let age = now.as_second() - t.0.as_second();
+                age <= i64::from(spec.lease_duration_seconds.unwrap_or(30))
+            });
+            if !fresh {
+                out.push(n.name.clone());
+            }
+        }
+        Ok(out)
     }
 
     /// The simulator's call log (`GET /calls`), oldest first.
