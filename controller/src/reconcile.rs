@@ -206,7 +206,16 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
     let ts = now_rfc3339();
     let was_confirmed = conditions::is_true(&cur.conditions, condition::LEADER_CONFIRMED);
     let mut next = with_decision(&cur, &decision, replica, gen, &ts);
-    next.drain_node = drain_node(&cur, &decision, replica, &inputs.probes);
+    next.drain_node = drain_node(
+        &cur,
+        &decision,
+        replica,
+        &inputs.pods,
+        &inputs.probes,
+        g.lock_obs
+            .as_ref()
+            .map(|o| now.saturating_duration_since(o.leader_changed_at)),
+    );
     match &decision {
         // A move still pending (e.g. published by a replica that lost leadership before
         // the move) is timed from this replica's first sight of the lock, so the failover

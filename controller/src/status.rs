@@ -16,7 +16,7 @@ use pgvip_api::{
 
 use crate::cloud::CloudAssignment;
 use crate::conditions::{self, reason, FALSE, TRUE, UNKNOWN};
-use crate::decide::{Decision, ProbeOutcome};
+use crate::decide::{Decision, PodView, ProbeOutcome};
 
 /// The controller-owned view of a status: everything except `nodes`.
 pub fn controller_view(status: &PostgresVipStatus) -> PostgresVipStatus {
@@ -194,36 +194,46 @@ pub fn with_decision(
     st
 }
 
-/// The node that keeps the address while the cloud moves it away (`status.drainNode`): the
-/// node the cloud assigns it to now, when the member that was there is proven demoted (its
-/// health endpoint answered with an error status in this pass: Patroni's "not primary"). A
-/// member that did not answer might still be a running primary cut off from the API server,
-/// so its node removes the address at once, as does every node of a replica VIP. Kept for the
-/// rest of the same move; `None` once no move is under way.
+/// How long after the lock changed hands a demoted previous holder may keep the address.
+pub const DRAIN_WINDOW: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// The node that keeps the address during a handover (`status.drainNode`): the node the cloud
+/// assigns it to now, while no confirmed member is there, within [`DRAIN_WINDOW`] of the lock
+/// changing hands, and only when every member pod on it answered its health endpoint with an
+/// error status in this pass (Patroni's "not primary"). That covers the moment of a switchover
+/// when the old primary has released the lock and nobody holds it yet, and the cloud move that
+/// follows. A member that did not answer might still be a running primary cut off from the API
+/// server, so its node removes the address at once, as does every node of a replica VIP.
 pub fn drain_node(
     prev: &PostgresVipStatus,
     decision: &Decision,
     replica: bool,
+    pods: &[PodView],
     probes: &std::collections::BTreeMap<String, ProbeOutcome>,
+    lock_changed_ago: Option<std::time::Duration>,
 ) -> Option<String> {
-    let Decision::Confirmed(m) = decision else {
+    let from = prev.assigned_node.as_deref().filter(|_| !replica)?;
+    match decision {
+        Decision::Confirmed(m) if m.node == from => return None,
+        Decision::Hold { .. } => return None,
+        _ => {}
+    }
+    if lock_changed_ago.is_none_or(|d| d > DRAIN_WINDOW) {
         return None;
-    };
-    let from = prev
-        .assigned_node
-        .as_deref()
-        .filter(|a| *a != m.node && !replica)?;
-    if prev.drain_node.as_deref() == Some(from) && prev.desired_node.as_deref() == Some(&m.node) {
-        return Some(from.to_string());
     }
-    let old = prev
-        .leader
-        .as_ref()
-        .filter(|l| l.node == from && l.pod != m.pod)?;
-    match probes.get(&old.pod) {
-        Some(ProbeOutcome::Answered { status, .. }) if *status >= 400 => Some(from.to_string()),
-        _ => None,
-    }
+    let mut on_from = pods
+        .iter()
+        .filter(|p| p.node.as_deref() == Some(from))
+        .peekable();
+    on_from.peek()?;
+    on_from
+        .all(|p| {
+            matches!(
+                probes.get(&p.name),
+                Some(ProbeOutcome::Answered { status, .. }) if *status >= 400
+            )
+        })
+        .then(|| from.to_string())
 }
 
 /// True when the address must be (re)assigned in the cloud to `desiredNode`.

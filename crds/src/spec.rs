@@ -231,7 +231,9 @@ pub struct OciProvider {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AnnounceSpec {
-    /// How many announcements to send after each assignment (1 to 20).
+    /// How many announcements to send after each assignment (1 to 20). Around a move the
+    /// agent also announces every 10 ms while the move to its node is under way (at most 3 s)
+    /// and for 500 ms after it, since a cloud's data plane can lag its API.
     #[serde(default = "default_garp_count")]
     #[schemars(range(min = 1, max = 20))]
     pub garp_count: u32,

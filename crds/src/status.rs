@@ -36,11 +36,12 @@ pub struct PostgresVipStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub desired_node: Option<String>,
 
-    /// The previous holder, proven demoted (its Patroni answered `GET /primary` with an error
-    /// status when the new leader was confirmed), which keeps the address while the cloud
-    /// assignment still points at it: applications then get a fast refusal from a read-only
-    /// server instead of a silent drop during the move. Its agent removes the address as soon
-    /// as `assignedNode` leaves it, or when a move fails. Absent otherwise.
+    /// During a handover only: the node the cloud still assigns the address to, whose members
+    /// are proven demoted (they answered their health endpoint with an error status: Patroni's
+    /// "not primary"). It keeps the address while the lock changes hands and the cloud moves
+    /// it, so applications get a fast refusal from a read-only server instead of a silent
+    /// drop. Its agent removes the address as soon as `assignedNode` leaves it, or when a move
+    /// fails. Absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drain_node: Option<String>,
 

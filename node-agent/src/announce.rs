@@ -63,20 +63,63 @@ impl Announcer {
         count: u32,
         interval: Duration,
     ) -> Result<Option<JoinHandle<()>>> {
+        self.start_phases(link, address, &[(count, interval)])
+    }
+
+    /// Like [`Announcer::start`] with several phases of `(rounds, gap before each)`, one after
+    /// the other: the first round of all is sent now and counts as the first phase's first.
+    pub fn start_phases(
+        &self,
+        link: &Link,
+        address: IpAddr,
+        phases: &[(u32, Duration)],
+    ) -> Result<Option<JoinHandle<()>>> {
         self.send_round(link, address)?;
-        if count <= 1 {
+        let gaps = round_gaps(phases);
+        if gaps.is_empty() {
             return Ok(None);
         }
         let this = self.clone();
         let link = link.clone();
         Ok(Some(tokio::spawn(async move {
-            for round in 2..=count {
-                tokio::time::sleep(interval).await;
+            for (i, gap) in gaps.into_iter().enumerate() {
+                tokio::time::sleep(gap).await;
                 if let Err(error) = this.send_round(&link, address) {
                     this.metrics.error(error.category());
-                    tracing::warn!(%error, %address, interface = %link.name, round, "announcement failed");
+                    tracing::warn!(%error, %address, interface = %link.name, round = i + 2, "announcement failed");
                 }
             }
         })))
+    }
+}
+
+/// Pure: the gaps before the second and later rounds of `phases` (the first round of all is
+/// sent at once, as the first phase's first).
+pub fn round_gaps(phases: &[(u32, Duration)]) -> Vec<Duration> {
+    let mut gaps: Vec<Duration> = phases
+        .iter()
+        .flat_map(|&(n, gap)| std::iter::repeat_n(gap, n as usize))
+        .collect();
+    if !gaps.is_empty() {
+        gaps.remove(0);
+    }
+    gaps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_follow_each_other_after_one_immediate_round() {
+        let ms = Duration::from_millis;
+        assert_eq!(round_gaps(&[(1, ms(500))]), Vec::<Duration>::new());
+        assert_eq!(round_gaps(&[(3, ms(500))]), vec![ms(500), ms(500)]);
+        assert_eq!(
+            round_gaps(&[(2, ms(10)), (2, ms(200))]),
+            vec![ms(10), ms(200), ms(200)]
+        );
+        assert_eq!(round_gaps(&[]), Vec::<Duration>::new());
+        assert_eq!(round_gaps(&[(0, ms(10)), (2, ms(200))]), vec![ms(200)]);
     }
 }

@@ -38,6 +38,13 @@ pub const MOVING_ANNOUNCE_INTERVAL: Duration = Duration::from_millis(10);
 /// At most this many of them (3 s); the regular announcement follows the assignment.
 pub const MOVING_ANNOUNCE_ROUNDS: u32 = 300;
 
+/// After the assignment, announce this often for [`SETTLE_ROUNDS`] rounds before the
+/// configured rounds: the cloud's data plane may apply the move a little after its API said so
+/// (the simulator's fabric takes tens of milliseconds), and a claim sent before that is dropped.
+pub const SETTLE_INTERVAL: Duration = Duration::from_millis(10);
+/// Rounds of the settling phase (500 ms).
+pub const SETTLE_ROUNDS: u32 = 50;
+
 /// One side effect.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {

@@ -219,7 +219,7 @@ fn lifecycle_add_announce_move_and_delete() {
             drain(&mut reports)[0].report.announced_for.as_deref(),
             Some(T2)
         );
-        assert_eq!(frames(&metrics, "garp_reply"), before + 1);
+        assert!(frames(&metrics, "garp_reply") > before);
 
         // Interface that does not exist: error reported, address left in place.
         let mut bad = vip("b", "10.0.1.101", Some(NODE), Some(NODE), Some(T2));

@@ -592,71 +592,101 @@ fn address_configured_states_what_the_agents_report_is_on_their_nodes() {
 }
 
 #[test]
-fn a_demoted_previous_holder_drains_until_the_move_is_done() {
-    use crate::decide::ProbeOutcome;
+fn a_demoted_previous_holder_drains_during_the_handover() {
+    use crate::decide::{PodView, ProbeOutcome};
     use std::collections::BTreeMap;
-    let on_n1 = assigned("n1", "A1"); // leader pg-n1 on n1, assigned to n1
-    let to_n2 = member("n2");
-    let (stay, to_n3) = (member("n1"), member("n3"));
-    let probes = |status: Option<u16>| -> BTreeMap<String, ProbeOutcome> {
-        status
-            .map(|s| {
-                (
-                    "pg-n1".to_string(),
-                    ProbeOutcome::Answered {
-                        status: s,
-                        body: None,
-                    },
-                )
-            })
-            .into_iter()
-            .collect()
+    use std::time::Duration;
+    let on_n1 = assigned("n1", "A1"); // assigned to n1
+    let (to_n2, stay) = (member("n2"), member("n1"));
+    let no_leader = Decision::Unconfirmed {
+        reason: reason::NO_LEADER_LOCK,
+        message: "x".into(),
     };
-    let unreachable: BTreeMap<String, ProbeOutcome> =
-        [("pg-n1".to_string(), ProbeOutcome::Failed("refused".into()))].into();
-    let mut draining = with_decision(&on_n1, &to_n2, false, Some(3), "t1");
-    draining.drain_node = Some("n1".into());
-    let moved = with_assignment(&draining, "n2", &assignment("v2", "pip", false), "A2");
-    // (previous status, decision, replica VIP, probes, drain)
+    let hold = Decision::Hold {
+        reason: reason::CLUSTER_PAUSED,
+        message: "x".into(),
+    };
+    let pod = |name: &str, node: &str| PodView {
+        name: name.into(),
+        node: Some(node.into()),
+        ..PodView::default()
+    };
+    let pods = [pod("pg-n1", "n1"), pod("pg-n2", "n2")];
+    let answer = |s: u16| ProbeOutcome::Answered {
+        status: s,
+        body: None,
+    };
+    let probes = |old: Option<ProbeOutcome>| -> BTreeMap<String, ProbeOutcome> {
+        let mut m: BTreeMap<String, ProbeOutcome> = [("pg-n2".to_string(), answer(200))].into();
+        if let Some(o) = old {
+            m.insert("pg-n1".into(), o);
+        }
+        m
+    };
+    let fresh = Some(Duration::from_millis(40));
+    let moved = with_assignment(
+        &with_decision(&on_n1, &to_n2, false, Some(3), "t1"),
+        "n2",
+        &assignment("v2", "pip", false),
+        "A2",
+    );
+    // (decision, replica VIP, previous, old member's answer, lock changed ago, drain)
     type Case<'a> = (
-        &'a PostgresVipStatus,
         &'a Decision,
         bool,
-        BTreeMap<String, ProbeOutcome>,
+        &'a PostgresVipStatus,
+        Option<ProbeOutcome>,
+        Option<Duration>,
         Option<&'a str>,
     );
     let cases: Vec<Case> = vec![
-        (&on_n1, &to_n2, false, probes(Some(503)), Some("n1")), // proven demoted
-        (&on_n1, &to_n2, false, probes(Some(200)), None),       // still claims primary
-        (&on_n1, &to_n2, false, unreachable.clone(), None),     // might be a cut-off primary
-        (&on_n1, &to_n2, false, probes(None), None),            // not asked
-        (&on_n1, &to_n2, true, probes(Some(503)), None),        // replica VIPs never drain
-        (&on_n1, &stay, false, probes(Some(503)), None),        // no move
-        (&draining, &to_n2, false, unreachable.clone(), Some("n1")), // the same move goes on
-        (&draining, &to_n3, false, unreachable, None),          // another move: proven again
-        (&moved, &to_n2, false, probes(Some(503)), None),       // the move is done
+        (&to_n2, false, &on_n1, Some(answer(503)), fresh, Some("n1")), // proven demoted
+        (
+            &no_leader,
+            false,
+            &on_n1,
+            Some(answer(503)),
+            fresh,
+            Some("n1"),
+        ), // lock released, none taken yet
+        (&to_n2, false, &on_n1, Some(answer(200)), fresh, None),       // still claims primary
+        (
+            &to_n2,
+            false,
+            &on_n1,
+            Some(ProbeOutcome::Failed("refused".into())),
+            fresh,
+            None,
+        ), // may be a cut-off primary
+        (&to_n2, false, &on_n1, None, fresh, None),                    // not asked
+        (&to_n2, true, &on_n1, Some(answer(503)), fresh, None),        // replica VIPs never drain
+        (&stay, false, &on_n1, Some(answer(503)), fresh, None),        // no move
+        (&hold, false, &on_n1, Some(answer(503)), fresh, None),        // paused
+        (
+            &no_leader,
+            false,
+            &on_n1,
+            Some(answer(503)),
+            Some(Duration::from_secs(16)),
+            None,
+        ), // not a fresh handover
+        (&no_leader, false, &on_n1, Some(answer(503)), None, None),
+        (&to_n2, false, &moved, Some(answer(503)), fresh, None), // the move is done
     ];
-    for (i, (prev, d, replica, p, want)) in cases.into_iter().enumerate() {
+    for (i, (d, replica, prev, old, ago, want)) in cases.into_iter().enumerate() {
         assert_eq!(
-            drain_node(prev, d, replica, &p).as_deref(),
+            drain_node(prev, d, replica, &pods, &probes(old), ago).as_deref(),
             want,
             "case {i}"
         );
     }
     assert_eq!(moved.drain_node, None, "an assignment ends the drain");
-    let lost = with_decision(
-        &draining,
-        &Decision::Unconfirmed {
-            reason: reason::NO_LEADER_LOCK,
-            message: "x".into(),
-        },
-        false,
-        Some(3),
-        "t2",
-    );
+    let mut draining = on_n1.clone();
+    draining.drain_node = Some("n1".into());
+    let lost = with_decision(&draining, &no_leader, false, Some(3), "t2");
     assert_eq!(
         lost.drain_node, None,
-        "no confirmed member: nobody keeps it"
+        "only drain_node sets it, pass by pass"
     );
 }
 

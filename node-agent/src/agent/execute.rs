@@ -17,6 +17,7 @@ use crate::netlink::{AddOutcome, DelOutcome};
 use crate::netstate::{IfAddr, NetState};
 use crate::plan::{
     plan, seed_announced, Action, PlanInput, MOVING_ANNOUNCE_INTERVAL, MOVING_ANNOUNCE_ROUNDS,
+    SETTLE_INTERVAL, SETTLE_ROUNDS,
 };
 
 impl Agent {
@@ -94,8 +95,12 @@ impl Agent {
                     count,
                     interval,
                 } if !add_failed => {
+                    // Right after a move this agent saw under way, the cloud's data plane
+                    // may still lag its API: keep announcing fast for a moment first.
+                    let settle = if mem.moving { SETTLE_ROUNDS } else { 0 };
                     mem.stop_announcing();
-                    match self.announcer.start(&link, address, count, interval) {
+                    let phases = [(settle, SETTLE_INTERVAL), (count, interval)];
+                    match self.announcer.start_phases(&link, address, &phases) {
                         Ok(task) => {
                             self.metrics
                                 .announce_seconds
