@@ -4,14 +4,16 @@
 //! Data flow: [`crate::decide::probe_targets`] names the calls; [`Prober::probe_all`] runs them
 //! concurrently with a short timeout (the lock holder gets the full one, other members the
 //! shorter peer timeout so an unreachable old primary cannot slow a failover down) and returns
-//! [`ProbeOutcome`]s for [`crate::decide::decide`]. HTTPS clients with a CA from a Secret are
+//! [`ProbeOutcome`]s for [`crate::decide::decide`]. A member that did not answer its last probe
+//! is remembered for [`SUSPECT_MEMORY`]: as a peer it then gets only [`SUSPECT_TIMEOUT`], so a
+//! lost node does not add the peer timeout to every reconcile of the failover it caused. HTTPS clients with a CA from a Secret are
 //! built once per distinct CA bundle and reused.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pgvip_api::Scheme;
 
@@ -20,6 +22,33 @@ use crate::patroni::parse_member_status;
 
 /// Largest body read from a health endpoint; Patroni's are a few hundred bytes.
 const MAX_BODY: usize = 64 * 1024;
+
+/// How long a member that did not answer stays suspect (a lost node is lost for the whole
+/// failover, Patroni's `ttl` and more).
+pub const SUSPECT_MEMORY: Duration = Duration::from_secs(60);
+
+/// The timeout of a suspect peer: a member on a LAN answers in milliseconds once it is back.
+pub const SUSPECT_TIMEOUT: Duration = Duration::from_millis(150);
+
+/// Pure: the timeout of one probe. The lock holder always gets the full timeout (its answer
+/// decides); another member gets the peer timeout, or less while it is suspect because it did
+/// not answer its last probe within [`SUSPECT_MEMORY`] of `now`.
+pub fn timeout_for(
+    is_lock_holder: bool,
+    last_unanswered: Option<Instant>,
+    now: Instant,
+    (timeout, peer_timeout): (Duration, Duration),
+) -> Duration {
+    if is_lock_holder {
+        return timeout;
+    }
+    match last_unanswered {
+        Some(at) if now.saturating_duration_since(at) < SUSPECT_MEMORY => {
+            peer_timeout.min(SUSPECT_TIMEOUT)
+        }
+        _ => peer_timeout,
+    }
+}
 
 /// The URL of a health endpoint on `ip` (IPv6 in brackets).
 pub fn url(scheme: Scheme, ip: IpAddr, port: u16, path: &str) -> String {
@@ -42,6 +71,8 @@ pub struct Prober {
     pub timeout: Duration,
     /// Timeout for the other members (only asked whether they also claim primary).
     pub peer_timeout: Duration,
+    /// Members (by IP) whose last probe got no answer, and when.
+    unanswered: Mutex<HashMap<IpAddr, Instant>>,
 }
 
 /// A fresh connection per request, as HAProxy's health checks do. Patroni's REST server answers
@@ -68,7 +99,12 @@ impl Prober {
             with_ca: Mutex::new(HashMap::new()),
             timeout,
             peer_timeout,
+            unanswered: Mutex::new(HashMap::new()),
         })
+    }
+
+    fn unanswered_map(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Instant>> {
+        self.unanswered.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The client to use: the shared one, or one trusting only `ca_pem` (cached per bundle).
@@ -140,16 +176,31 @@ impl Prober {
         port: u16,
         targets: &[ProbeTarget],
     ) -> BTreeMap<String, ProbeOutcome> {
+        let now = Instant::now();
+        let suspect: HashMap<IpAddr, Instant> = self.unanswered_map().clone();
         let calls = targets.iter().map(|t| {
-            let timeout = if t.is_lock_holder {
-                self.timeout
-            } else {
-                self.peer_timeout
-            };
+            let timeout = timeout_for(
+                t.is_lock_holder,
+                suspect.get(&t.ip).copied(),
+                now,
+                (self.timeout, self.peer_timeout),
+            );
             let u = url(scheme, t.ip, port, &t.path);
-            async move { (t.pod.clone(), self.get(client, &u, timeout).await) }
+            async move { (t, self.get(client, &u, timeout).await) }
         });
-        futures::future::join_all(calls).await.into_iter().collect()
+        let answers = futures::future::join_all(calls).await;
+        let mut m = self.unanswered_map();
+        m.retain(|_, at| now.saturating_duration_since(*at) < SUSPECT_MEMORY);
+        answers
+            .into_iter()
+            .map(|(t, outcome)| {
+                match outcome {
+                    ProbeOutcome::Failed(_) => m.insert(t.ip, Instant::now()),
+                    ProbeOutcome::Answered { .. } => m.remove(&t.ip),
+                };
+                (t.pod.clone(), outcome)
+            })
+            .collect()
     }
 }
 
@@ -243,6 +294,64 @@ mod tests {
                 .await,
             ProbeOutcome::Failed(_)
         ));
+    }
+
+    #[test]
+    fn suspect_peers_get_a_short_timeout_and_the_holder_never_does() {
+        let now = Instant::now();
+        let t = (Duration::from_secs(2), Duration::from_millis(500));
+        let ago = |s| now.checked_sub(Duration::from_secs(s)).unwrap();
+        let cases = [
+            // (holder, last unanswered, expected)
+            (true, None, Duration::from_secs(2)),
+            (true, Some(ago(1)), Duration::from_secs(2)),
+            (false, None, Duration::from_millis(500)),
+            (false, Some(ago(1)), SUSPECT_TIMEOUT),
+            (false, Some(ago(59)), SUSPECT_TIMEOUT),
+            (false, Some(ago(61)), Duration::from_millis(500)),
+        ];
+        for (holder, last, want) in cases {
+            assert_eq!(timeout_for(holder, last, now, t), want, "{holder} {last:?}");
+        }
+        // A peer timeout below the suspect timeout is kept.
+        let short = (Duration::from_secs(2), Duration::from_millis(50));
+        assert_eq!(
+            timeout_for(false, Some(ago(1)), now, short),
+            Duration::from_millis(50)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_did_not_answer_is_asked_with_the_short_timeout_next() {
+        // A listener that accepts and never answers stands for a lost node.
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let _keep = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = l.accept().await {
+                held.push(s);
+            }
+        });
+        let p = Prober::new(Duration::from_secs(2), Duration::from_millis(400)).unwrap();
+        let c = p.client(None).unwrap();
+        let targets = [ProbeTarget {
+            pod: "pg-1".to_string(),
+            ip: addr.ip(),
+            path: "/primary".to_string(),
+            is_lock_holder: false,
+        }];
+        let first = Instant::now();
+        let a = p.probe_all(&c, Scheme::Http, addr.port(), &targets).await;
+        assert!(matches!(a.get("pg-1"), Some(ProbeOutcome::Failed(_))));
+        assert!(first.elapsed() >= Duration::from_millis(400));
+        let second = Instant::now();
+        let a = p.probe_all(&c, Scheme::Http, addr.port(), &targets).await;
+        assert!(matches!(a.get("pg-1"), Some(ProbeOutcome::Failed(_))));
+        assert!(
+            second.elapsed() < Duration::from_millis(400),
+            "{:?}",
+            second.elapsed()
+        );
     }
 
     #[test]
