@@ -23,13 +23,33 @@ fn main() -> ExitCode {
             s.check("RBAC is enforced for pgvip's service accounts", || {
                 let agent = tb.layout.path("kubeconfig-agent");
                 let kc = agent.to_string_lossy();
-                let denied = tb.kubectl(&["--kubeconfig", &kc, "get", "pods", "-n", "db"]);
-                ensure(
-                    denied
-                        .as_ref()
-                        .is_err_and(|e| e.to_string().contains("Forbidden")),
-                    format!("agent listed pods: {denied:?}"),
-                )?;
+                // The agent reads pods (their IPs are addresses it must never take) but
+                // cannot change them, nor read Secrets.
+                let forbidden: [&[&str]; 3] = [
+                    &["get", "secrets", "-n", "db"],
+                    &["delete", "pod", "pg-0", "-n", "db", "--dry-run=server"],
+                    &[
+                        "label",
+                        "pod",
+                        "pg-0",
+                        "-n",
+                        "db",
+                        "x=y",
+                        "--dry-run=server",
+                    ],
+                ];
+                for args in forbidden {
+                    let mut a = vec!["--kubeconfig", kc.as_ref()];
+                    a.extend_from_slice(args);
+                    let denied = tb.kubectl(&a);
+                    ensure(
+                        denied
+                            .as_ref()
+                            .is_err_and(|e| e.to_string().contains("Forbidden")),
+                        format!("agent was allowed {args:?}: {denied:?}"),
+                    )?;
+                }
+                tb.kubectl(&["--kubeconfig", &kc, "get", "pods", "-n", "db"])?;
                 tb.kubectl(&["--kubeconfig", &kc, "get", "postgresvips", "-A"])
                     .map(|_| ())
             });
