@@ -6,8 +6,8 @@
 //! shorter peer timeout so an unreachable old primary cannot slow a failover down) and returns
 //! [`ProbeOutcome`]s for [`crate::decide::decide`]. A member that did not answer its last probe
 //! is remembered for [`SUSPECT_MEMORY`]: as a peer it then gets only [`SUSPECT_TIMEOUT`], so a
-//! lost node does not add the peer timeout to every reconcile of the failover it caused. HTTPS clients with a CA from a Secret are
-//! built once per distinct CA bundle and reused.
+//! lost node does not add the peer timeout to every reconcile of the failover it caused.
+//! HTTPS clients with a CA from a Secret are built once per distinct CA bundle and reused.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -30,6 +30,11 @@ pub const SUSPECT_MEMORY: Duration = Duration::from_secs(60);
 /// The timeout of a suspect peer: a member on a LAN answers in milliseconds once it is back.
 pub const SUSPECT_TIMEOUT: Duration = Duration::from_millis(150);
 
+/// Pure: whether a member that went unanswered at `at` is still suspect at `now`.
+fn still_suspect(at: Instant, now: Instant) -> bool {
+    now.saturating_duration_since(at) < SUSPECT_MEMORY
+}
+
 /// Pure: the timeout of one probe. The lock holder always gets the full timeout (its answer
 /// decides); another member gets the peer timeout, or less while it is suspect because it did
 /// not answer its last probe within [`SUSPECT_MEMORY`] of `now`.
@@ -43,9 +48,7 @@ pub fn timeout_for(
         return timeout;
     }
     match last_unanswered {
-        Some(at) if now.saturating_duration_since(at) < SUSPECT_MEMORY => {
-            peer_timeout.min(SUSPECT_TIMEOUT)
-        }
+        Some(at) if still_suspect(at, now) => peer_timeout.min(SUSPECT_TIMEOUT),
         _ => peer_timeout,
     }
 }
@@ -177,20 +180,29 @@ impl Prober {
         targets: &[ProbeTarget],
     ) -> BTreeMap<String, ProbeOutcome> {
         let now = Instant::now();
-        let suspect: HashMap<IpAddr, Instant> = self.unanswered_map().clone();
-        let calls = targets.iter().map(|t| {
-            let timeout = timeout_for(
-                t.is_lock_holder,
-                suspect.get(&t.ip).copied(),
-                now,
-                (self.timeout, self.peer_timeout),
-            );
+        // Looked up under the lock once, not held across the requests.
+        let timeouts: Vec<Duration> = {
+            let m = self.unanswered_map();
+            targets
+                .iter()
+                .map(|t| {
+                    let last = m.get(&t.ip).copied();
+                    timeout_for(
+                        t.is_lock_holder,
+                        last,
+                        now,
+                        (self.timeout, self.peer_timeout),
+                    )
+                })
+                .collect()
+        };
+        let calls = targets.iter().zip(timeouts).map(|(t, timeout)| {
             let u = url(scheme, t.ip, port, &t.path);
             async move { (t, self.get(client, &u, timeout).await) }
         });
         let answers = futures::future::join_all(calls).await;
         let mut m = self.unanswered_map();
-        m.retain(|_, at| now.saturating_duration_since(*at) < SUSPECT_MEMORY);
+        m.retain(|_, at| still_suspect(*at, now));
         answers
             .into_iter()
             .map(|(t, outcome)| {
