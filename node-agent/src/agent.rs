@@ -20,6 +20,7 @@ use tracing::{info, warn};
 
 use crate::announce::Announcer;
 use crate::error::Error;
+use crate::fence::Fencer;
 use crate::hold::{ApiContact, Verdict};
 use crate::metrics::Metrics;
 use crate::model::{ReportState, VipKey, VipView};
@@ -133,6 +134,7 @@ pub struct Agent {
     memory: BTreeMap<VipKey, Memory>,
     contact: ApiContact,
     reserved: BTreeMap<IpAddr, String>,
+    fence: Fencer,
     unsynced: BTreeSet<Option<String>>,
     expired: bool,
     ready: Arc<AtomicBool>,
@@ -158,6 +160,7 @@ impl Agent {
             vips: BTreeMap::new(),
             memory: BTreeMap::new(),
             reserved: BTreeMap::new(),
+            fence: Fencer::new(),
             expired: false,
             ready: Arc::new(AtomicBool::new(false)),
         }
@@ -307,6 +310,8 @@ impl Agent {
         for key in keys {
             outcomes.push(self.execute(key, &net, received).await);
         }
+        self.fence.expire(Instant::now());
+        self.sync_fence();
         let mut acted = outcomes.iter().any(|o| o.acted);
         if sweep && self.unsynced.is_empty() {
             acted |= self.sweep_orphans(&net).await;
@@ -380,12 +385,23 @@ impl Agent {
         for mem in self.memory.values_mut() {
             mem.stop_announcing();
         }
+        self.fence.lift_all();
+        self.sync_fence();
         if self.cfg.release_on_exit {
             info!("shutting down; --release-on-exit set: removing every pgvip address");
             self.remove_everything().await;
         } else {
             info!("shutting down; addresses stay configured, the next start reconciles them");
         }
+    }
+
+    /// Brings the kernel's fence in line with the wanted set; a failure is counted and logged
+    /// once (the agent keeps working without it).
+    fn sync_fence(&mut self) {
+        if let Err(error) = self.fence.sync() {
+            self.count(&error, "cannot set the fence; continuing without it");
+        }
+        self.metrics.fenced.set(self.fence.fenced() as i64);
     }
 
     fn count(&self, error: &Error, what: &str) {

@@ -94,6 +94,9 @@ pub enum Error {
     /// The cloud move to this node failed: the address waits until one succeeds.
     #[error("not configured: the cloud move to this node failed, so the address is withheld until a move succeeds ({0})")]
     Withheld(String),
+    /// The fence (nf_tables reset rules for a VIP routed here) could not be set or lifted.
+    #[error("fence: {0}")]
+    Fence(String),
 }
 
 impl Error {
@@ -117,6 +120,7 @@ impl Error {
             Self::Config(_) => "config",
             Self::AddressInUse { .. } => "address_in_use",
             Self::Withheld(_) => "withheld",
+            Self::Fence(_) => "fence",
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod agent;
 pub mod announce;
 pub mod config;
 pub mod error;
+pub mod fence;
 pub mod frames;
 pub mod heartbeat;
 pub mod hold;

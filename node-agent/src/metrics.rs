@@ -42,6 +42,8 @@ pub struct Metrics {
     pub fail_closed: Counter,
     /// Status reports written.
     pub reports_written: Counter,
+    /// Addresses fenced on this node (TCP to them reset while the cloud still routes them here).
+    pub fenced: Gauge,
     /// The registry the metrics live in.
     pub registry: Arc<Registry>,
 }
@@ -58,6 +60,7 @@ impl Metrics {
         let announce_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
         let fail_closed = Counter::default();
         let reports_written = Counter::default();
+        let fenced = Gauge::default();
         registry.register(
             "addresses_held",
             "pgvip-owned addresses configured on this node",
@@ -89,6 +92,11 @@ impl Metrics {
             "Node reports written to PostgresVip status",
             reports_written.clone(),
         );
+        registry.register(
+            "fenced_addresses",
+            "VIP addresses whose TCP traffic this node resets while the cloud still routes them here",
+            fenced.clone(),
+        );
         Self {
             addresses_held,
             frames_sent,
@@ -97,6 +105,7 @@ impl Metrics {
             announce_seconds,
             fail_closed,
             reports_written,
+            fenced,
             registry: Arc::new(registry),
         }
     }

@@ -215,6 +215,43 @@ pub fn seed_announced(vip: &VipView, address_present: bool) -> Option<(String, S
     ))
 }
 
+/// What the fence (see [`crate::fence`]) should do about one VIP's address on this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FenceWant {
+    /// Reset TCP to the address: the cloud routes it here, and this node must not serve it.
+    Raise,
+    /// No fence, now: this node holds (or is about to hold) the address, or it is not a VIP's.
+    Lift,
+    /// No reason to fence any more: let an existing fence go after its linger.
+    Lapse,
+}
+
+/// The fence decision for `vip`'s address on `node`: raised while the cloud still assigns the
+/// address here but this node is neither the desired holder nor draining it (the address is
+/// then off this node, and what the cloud still delivers would otherwise vanish). Never for an
+/// address a Node or pod uses, or one another VIP wants here (`keep`).
+pub fn fence_for(
+    vip: Option<&VipView>,
+    node: &str,
+    keep: &BTreeSet<IpAddr>,
+    reserved: &BTreeMap<IpAddr, String>,
+) -> Option<(IpAddr, FenceWant)> {
+    let vip = vip?;
+    let address = *vip.address.as_ref().ok()?;
+    let want = if keep.contains(&address)
+        || reserved.contains_key(&address.to_canonical())
+        || vip.desired_node.as_deref() == Some(node)
+        || vip.drains_on(node)
+    {
+        FenceWant::Lift
+    } else if vip.assigned_node.as_deref() == Some(node) {
+        FenceWant::Raise
+    } else {
+        FenceWant::Lapse
+    };
+    Some((address, want))
+}
+
 /// Owned addresses that no known VIP has: left over from a deleted VIP or an old address.
 pub fn orphans<'a>(net: &'a NetState, known: &BTreeSet<IpAddr>) -> Vec<&'a IfAddr> {
     net.owned()

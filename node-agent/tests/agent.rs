@@ -427,3 +427,79 @@ fn a_failed_move_or_an_address_in_use_is_removed_and_reported() {
         );
     })
 }
+
+/// The fenced-address gauge from the agent's metrics.
+fn fenced(metrics: &pgvip_node_agent::metrics::Metrics) -> String {
+    metrics
+        .encode()
+        .lines()
+        .find(|l| l.starts_with("pgvip_agent_fenced_addresses "))
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn fence_is_raised_while_routed_here_and_lifted_before_holding_again() {
+    in_netns(|| async {
+        let net = Netlink::connect().unwrap();
+        let eth = setup(&net).await;
+        let (mut agent, _reports, metrics) =
+            new_agent(Duration::from_secs(30), Duration::from_secs(10), false);
+        agent
+            .handle(relisted(vec![vip(
+                "a",
+                "10.0.1.100",
+                Some(NODE),
+                Some(NODE),
+                Some(T1),
+            )]))
+            .await;
+        assert!(owned_on(&net, "10.0.1.100", &eth).await);
+        assert_eq!(fenced(&metrics), "pgvip_agent_fenced_addresses 0");
+
+        // The leader is no longer confirmed; the cloud still routes the address here.
+        agent
+            .handle(applied(vip("a", "10.0.1.100", None, Some(NODE), Some(T1))))
+            .await;
+        assert!(find(&net, "10.0.1.100").await.is_empty(), "address removed");
+        assert_eq!(fenced(&metrics), "pgvip_agent_fenced_addresses 1");
+
+        // The move to w2 landed: the fence lingers a moment (stale neighbour entries).
+        agent
+            .handle(applied(vip(
+                "a",
+                "10.0.1.100",
+                Some("w2"),
+                Some("w2"),
+                Some(T2),
+            )))
+            .await;
+        assert_eq!(fenced(&metrics), "pgvip_agent_fenced_addresses 1");
+
+        // This node is to hold it again: the fence goes before the address comes back.
+        agent
+            .handle(applied(vip(
+                "a",
+                "10.0.1.100",
+                Some(NODE),
+                Some("w2"),
+                Some(T2),
+            )))
+            .await;
+        assert_eq!(fenced(&metrics), "pgvip_agent_fenced_addresses 0");
+        assert!(owned_on(&net, "10.0.1.100", &eth).await);
+
+        // Routed here, then the VIP is deleted: no fence for an address pgvip no longer manages.
+        agent
+            .handle(applied(vip("a", "10.0.1.100", None, Some(NODE), Some(T2))))
+            .await;
+        assert_eq!(fenced(&metrics), "pgvip_agent_fenced_addresses 1");
+        agent
+            .handle(Input::Deleted {
+                key: vip("a", "10.0.1.100", None, None, None).key,
+                received: Instant::now(),
+            })
+            .await;
+        assert_eq!(fenced(&metrics), "pgvip_agent_fenced_addresses 0");
+    })
+}

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::time::Instant;
 
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use super::{Agent, Outcome, ReportRequest};
 use crate::error::Error;
@@ -16,8 +16,8 @@ use crate::model::{now_rfc3339, report_needed, ReportState, VipKey};
 use crate::netlink::{AddOutcome, DelOutcome};
 use crate::netstate::{IfAddr, NetState};
 use crate::plan::{
-    plan, seed_announced, Action, PlanInput, MOVING_ANNOUNCE_INTERVAL, MOVING_ANNOUNCE_ROUNDS,
-    SETTLE_INTERVAL, SETTLE_ROUNDS,
+    fence_for, plan, seed_announced, Action, PlanInput, MOVING_ANNOUNCE_INTERVAL,
+    MOVING_ANNOUNCE_ROUNDS, SETTLE_INTERVAL, SETTLE_ROUNDS,
 };
 
 impl Agent {
@@ -36,6 +36,20 @@ impl Agent {
             .filter(|v| v.key != key && v.desired_node.as_deref() == Some(node))
             .filter_map(|v| v.address.as_ref().ok().copied())
             .collect();
+        // The fence changes before any address does: raised ahead of a removal (no moment in
+        // which what the cloud delivers vanishes), lifted ahead of an add.
+        let current = vip.and_then(|v| v.address.as_ref().ok().copied());
+        let previous = self.memory.get(&key).and_then(|m| m.address);
+        if let Some(prev) = previous.filter(|p| Some(*p) != current) {
+            self.fence.lift(prev);
+        }
+        if let Some((address, want)) = fence_for(vip, node, &keep, &self.reserved) {
+            self.fence.want(address, want, Instant::now());
+        }
+        if let Err(error) = self.fence.sync() {
+            self.metrics.error(error.category());
+            warn!(%error, vip = %key, "cannot set the fence; continuing without it");
+        }
         let mem = self.memory.entry(key.clone()).or_default();
         if !mem.seeded {
             if let Some(v) = vip {

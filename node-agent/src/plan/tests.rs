@@ -504,3 +504,75 @@ fn a_demoted_previous_holder_keeps_the_address_until_the_move_is_done() {
     // Nothing to keep is nothing to add either.
     assert!(run(Some(&drain(NODE, false)), None, &net(&[]), &[], None).is_empty());
 }
+
+#[test]
+fn fence_follows_where_the_cloud_routes_and_who_holds() {
+    let none = BTreeSet::new();
+    let no_reserved = BTreeMap::new();
+    let a: IpAddr = "10.0.1.100".parse().unwrap();
+    let drain = |mut v: VipView| {
+        v.drain_node = Some(NODE.into());
+        v
+    };
+    let failed = |mut v: VipView| {
+        v.cloud_failure = Some("refused".into());
+        v
+    };
+    // (view, expected)
+    let cases = [
+        // No confirmed leader, the cloud still routes here: raise.
+        (
+            vip("10.0.1.100", None, Some(NODE), None),
+            Some(FenceWant::Raise),
+        ),
+        // The leader moved, the cloud move is under way: raise.
+        (
+            vip("10.0.1.100", Some("w2"), Some(NODE), None),
+            Some(FenceWant::Raise),
+        ),
+        // A failed move to w2 leaves the address routed here: still raise.
+        (
+            failed(vip("10.0.1.100", Some("w2"), Some(NODE), None)),
+            Some(FenceWant::Raise),
+        ),
+        // Draining keeps the address here (its Postgres refuses writes): no fence.
+        (
+            drain(vip("10.0.1.100", Some("w2"), Some(NODE), None)),
+            Some(FenceWant::Lift),
+        ),
+        // This node holds or will hold it: lift at once.
+        (
+            vip("10.0.1.100", Some(NODE), Some(NODE), Some(AT1)),
+            Some(FenceWant::Lift),
+        ),
+        (
+            vip("10.0.1.100", Some(NODE), Some("w2"), None),
+            Some(FenceWant::Lift),
+        ),
+        // The cloud routes it elsewhere (or nowhere): let a fence lapse.
+        (
+            vip("10.0.1.100", Some("w2"), Some("w2"), None),
+            Some(FenceWant::Lapse),
+        ),
+        (vip("10.0.1.100", None, None, None), Some(FenceWant::Lapse)),
+        // Not an address: nothing to fence.
+        (vip("not-an-ip", None, Some(NODE), None), None),
+    ];
+    for (v, want) in cases {
+        let got = fence_for(Some(&v), NODE, &none, &no_reserved).map(|(_, w)| w);
+        assert_eq!(got, want, "{v:?}");
+    }
+    assert_eq!(fence_for(None, NODE, &none, &no_reserved), None);
+    // An address a pod uses, or another VIP wants here, is never fenced.
+    let routed_here = vip("10.0.1.100", None, Some(NODE), None);
+    let reserved = BTreeMap::from([(a, "pod db/x".to_string())]);
+    assert_eq!(
+        fence_for(Some(&routed_here), NODE, &none, &reserved),
+        Some((a, FenceWant::Lift))
+    );
+    let keep = BTreeSet::from([a]);
+    assert_eq!(
+        fence_for(Some(&routed_here), NODE, &keep, &no_reserved),
+        Some((a, FenceWant::Lift))
+    );
+}
