@@ -1,0 +1,345 @@
+//! The fabric in real network namespaces (root only): reproduces pgvip's seed bug — a
+//! node that configures the VIP at the OS level without the cloud moving the private IP
+//! is NOT reachable through it — and shows the cloud move (a signed UpdatePrivateIp)
+//! plus gratuitous ARP is what makes it reachable. Also checks assignment-routed mode.
+//!
+//! Topology (all namespaces created and deleted here, names `osimt-<pid>-<n>-*`):
+//! `fab` holds bridge `br0` with ports `pa`, `pb` (VNICs of n1, n2) and `pcl` (client);
+//! `a`, `b`, `cl` each have `eth0` in 10.0.10.0/24. Nothing touches the root namespace.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use pgvip_cloudsim::fabric::{self, FabricConfig, FabricMode};
+use pgvip_cloudsim::state::Assignment;
+use reqwest::Method;
+
+const VIP: &str = "10.0.10.200";
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+fn sh(args: &[&str]) -> Result<String, String> {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .map_err(|e| format!("{args:?}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn must(args: &[&str]) -> String {
+    sh(args).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Namespaces and listener threads, torn down on drop (also when the test panics).
+struct Testbed {
+    fab: String,
+    a: String,
+    b: String,
+    cl: String,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Testbed {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(100));
+        for ns in [&self.fab, &self.a, &self.b, &self.cl] {
+            let _ = sh(&["ip", "netns", "del", ns]);
+        }
+    }
+}
+
+fn can_run() -> bool {
+    let root = nix::unistd::Uid::effective().is_root();
+    let tools = ["ip", "nft", "arping"].iter().all(|t| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {t}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if !(root && tools) {
+        eprintln!("skipped: needs root, ip, nft and arping (iputils-arping)");
+    }
+    root && tools
+}
+
+fn in_netns<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    let path = format!("/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).expect("netns file");
+        nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+        f()
+    })
+}
+
+/// Serves `name` on every TCP connection to port 5432 inside `ns` until `stop`.
+fn listen(ns: &str, name: &'static str, stop: Arc<AtomicBool>) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    in_netns(ns, move || {
+        let l = TcpListener::bind("0.0.0.0:5432").expect("bind");
+        l.set_nonblocking(true).expect("nonblocking");
+        tx.send(()).expect("ready");
+        while !stop.load(Ordering::SeqCst) {
+            match l.accept() {
+                Ok((mut s, _)) => {
+                    let _ = s.write_all(name.as_bytes());
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(5))
+        .expect("listener ready");
+}
+
+/// Who answers a TCP connection from the client namespace to `ip:5432` (None = nobody).
+fn who_answers(tb: &Testbed, ip: &str) -> Option<String> {
+    let addr: SocketAddr = format!("{ip}:5432").parse().unwrap();
+    in_netns(&tb.cl, move || {
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        let mut buf = String::new();
+        s.read_to_string(&mut buf).ok()?;
+        Some(buf)
+    })
+    .join()
+    .unwrap()
+}
+
+fn testbed() -> Testbed {
+    let id = format!(
+        "osimt-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::SeqCst)
+    );
+    let tb = Testbed {
+        fab: format!("{id}-fab"),
+        a: format!("{id}-a"),
+        b: format!("{id}-b"),
+        cl: format!("{id}-cl"),
+        stop: Arc::new(AtomicBool::new(false)),
+    };
+    for ns in [&tb.fab, &tb.a, &tb.b, &tb.cl] {
+        must(&["ip", "netns", "add", ns]);
+        must(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+    }
+    must(&["ip", "-n", &tb.fab, "link", "add", "br0", "type", "bridge"]);
+    must(&["ip", "-n", &tb.fab, "link", "set", "br0", "up"]);
+    for (ns, port, mac, ip) in [
+        (&tb.a, "pa", "02:00:17:00:00:01", "10.0.10.11/24"),
+        (&tb.b, "pb", "02:00:17:00:00:02", "10.0.10.12/24"),
+        (&tb.cl, "pcl", "02:00:17:00:00:99", "10.0.10.50/24"),
+    ] {
+        must(&[
+            "ip", "-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", port, "netns",
+            &tb.fab,
+        ]);
+        must(&["ip", "-n", ns, "link", "set", "eth0", "address", mac]);
+        must(&["ip", "-n", ns, "addr", "add", ip, "dev", "eth0"]);
+        must(&["ip", "-n", ns, "link", "set", "eth0", "up"]);
+        must(&["ip", "-n", &tb.fab, "link", "set", port, "master", "br0"]);
+        must(&["ip", "-n", &tb.fab, "link", "set", port, "up"]);
+    }
+    listen(&tb.a, "A", tb.stop.clone());
+    listen(&tb.b, "B", tb.stop.clone());
+    tb
+}
+
+fn add_vip_and_garp(ns: &str) {
+    must(&[
+        "ip",
+        "-n",
+        ns,
+        "addr",
+        "add",
+        &format!("{VIP}/32"),
+        "dev",
+        "eth0",
+    ]);
+    garp(ns);
+}
+
+fn garp(ns: &str) {
+    must(&[
+        "ip", "netns", "exec", ns, "arping", "-q", "-U", "-c", "2", "-w", "2", "-I", "eth0", "-s",
+        VIP, VIP,
+    ]);
+}
+
+async fn move_vip_to(sim: &pgvip_cloudsim::SimHandle, vnic: &str) {
+    let c = client(sim);
+    let s = api_signer(&inventory(), USER);
+    let url = format!("{}/20160918/privateIps/{VIP_ID}", sim.core_url());
+    let (st, _, _, body) = parts(
+        send(
+            &c,
+            &s,
+            Method::PUT,
+            &url,
+            Some(&format!("{{\"vnicId\":\"{vnic}\"}}")),
+            &[],
+            Bend::default(),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    assert!(
+        sim.wait_fabric_synced(Duration::from_secs(10)).await,
+        "fabric did not sync"
+    );
+    assert_eq!(sim.fabric_status().error, None);
+}
+
+async fn start_sim(tb: &Testbed, mode: FabricMode) -> (pgvip_cloudsim::SimHandle, tempfile::TempDir) {
+    let fab = tb.fab.clone();
+    start_with(move |cfg| {
+        cfg.fabric = Some(FabricConfig {
+            netns: fab,
+            bridge: "br0".into(),
+            mode,
+            propagation_delay: Duration::from_millis(200),
+        });
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_bug_os_level_address_alone_does_not_reach_the_new_node() {
+    if !can_run() {
+        return;
+    }
+    let tb = testbed();
+    // The IPv6 rules are valid nft syntax in a real bridge table.
+    let v6 = [Assignment {
+        ip: "fd00:10::200".parse().unwrap(),
+        vnic_id: Some("v".into()),
+        port: Some("pb".into()),
+        mac: Some("02:00:17:00:00:02".into()),
+    }];
+    fabric::apply(
+        &tb.fab,
+        &fabric::ruleset("br0", FabricMode::AssignmentRouted, &v6),
+    )
+    .await
+    .unwrap();
+
+    let (sim, _dir) = start_sim(&tb, FabricMode::MacSticky).await;
+    assert!(must(&[
+        "ip",
+        "netns",
+        "exec",
+        &tb.fab,
+        "nft",
+        "list",
+        "table",
+        "bridge",
+        fabric::TABLE
+    ])
+    .contains("10.0.10.200"));
+
+    // The network works: the client reaches both nodes by their primary IPs.
+    assert_eq!(who_answers(&tb, "10.0.10.11").as_deref(), Some("A"));
+    assert_eq!(who_answers(&tb, "10.0.10.12").as_deref(), Some("B"));
+
+    // Baseline: the VIP sits on n1 in the cloud and on A's interface: the client reaches A.
+    add_vip_and_garp(&tb.a);
+    assert_eq!(who_answers(&tb, VIP).as_deref(), Some("A"));
+
+    // The seed bug: the address moves at the OS level only (A drops it, B adds it and
+    // announces it), the private IP stays on n1's VNIC. Nobody answers through the VIP.
+    must(&[
+        "ip",
+        "-n",
+        &tb.a,
+        "addr",
+        "del",
+        &format!("{VIP}/32"),
+        "dev",
+        "eth0",
+    ]);
+    add_vip_and_garp(&tb.b);
+    assert_eq!(
+        who_answers(&tb, VIP),
+        None,
+        "B was reached without the cloud move"
+    );
+    must(&["ip", "-n", &tb.cl, "neigh", "flush", "all"]);
+    assert_eq!(
+        who_answers(&tb, VIP),
+        None,
+        "B was reached without the cloud move (fresh ARP)"
+    );
+    assert_eq!(sim.assignment(VIP.parse().unwrap()).as_deref(), Some(N1));
+
+    // The fix: move the private IP to n2's VNIC through the API, then announce.
+    move_vip_to(&sim, N2).await;
+    garp(&tb.b);
+    assert_eq!(who_answers(&tb, VIP).as_deref(), Some("B"));
+
+    // A stale claim from A (address + gratuitous ARP) does not pull the VIP back.
+    add_vip_and_garp(&tb.a);
+    assert_eq!(who_answers(&tb, VIP).as_deref(), Some("B"));
+    must(&["ip", "-n", &tb.cl, "neigh", "flush", "all"]);
+    assert_eq!(who_answers(&tb, VIP).as_deref(), Some("B"));
+
+    let fab = tb.fab.clone();
+    sim.shutdown().await;
+    assert!(
+        sh(&[
+            "ip",
+            "netns",
+            "exec",
+            &fab,
+            "nft",
+            "list",
+            "table",
+            "bridge",
+            fabric::TABLE
+        ])
+        .is_err(),
+        "table left behind"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mac_sticky_stalls_until_garp_assignment_routed_does_not() {
+    if !can_run() {
+        return;
+    }
+    for mode in [FabricMode::MacSticky, FabricMode::AssignmentRouted] {
+        let tb = testbed();
+        let (sim, _dir) = start_sim(&tb, mode).await;
+        // Both nodes claim the VIP at the OS level; the cloud says n1.
+        add_vip_and_garp(&tb.a);
+        add_vip_and_garp(&tb.b);
+        assert_eq!(who_answers(&tb, VIP).as_deref(), Some("A"), "{mode:?}");
+        // Cloud move to n2 with no announcement: the client's ARP cache still names A.
+        move_vip_to(&sim, N2).await;
+        let got = who_answers(&tb, VIP);
+        match mode {
+            FabricMode::MacSticky => {
+                assert_eq!(got, None, "stale ARP cache must stall in mac-sticky mode");
+                garp(&tb.b);
+                assert_eq!(who_answers(&tb, VIP).as_deref(), Some("B"));
+            }
+            FabricMode::AssignmentRouted => assert_eq!(got.as_deref(), Some("B")),
+        }
+        sim.shutdown().await;
+    }
+}
