@@ -5,6 +5,7 @@
 //! Data flow: deletion timestamp → `finalizer()` → [`cleanup`] → status write, cloud release →
 //! the finalizer is removed by kube's helper once this returns `Ok`.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -15,6 +16,7 @@ use kube::ResourceExt;
 use pgvip_api::{condition, PostgresVip};
 use tracing::info;
 
+use crate::cloud::CloudRef;
 use crate::conditions::{self, reason, FALSE};
 use crate::context::{now_rfc3339, publish, Context, Writer};
 use crate::decide::Decision;
@@ -64,13 +66,31 @@ pub async fn cleanup(
             other => other?,
         }
     }
-    if let Some(cloud) = &cur.cloud {
-        if let (true, Some(id)) = (cloud.created_by_pgvip, cloud.private_ip_id.as_deref()) {
+    let address = vip.spec.address.parse::<IpAddr>().ok();
+    if let (Some(cloud), Some(address)) = (&cur.cloud, address) {
+        let target = CloudRef {
+            address,
+            subnet_id: vip
+                .spec
+                .provider
+                .subnet_for(sh.provider.spec_key())
+                .unwrap_or_default()
+                .to_string(),
+            vnic_id: cloud.vnic_id.clone(),
+            private_ip_id: cloud.private_ip_id.clone(),
+        };
+        if cloud.created_by_pgvip && target.is_known() {
+            let id = target
+                .private_ip_id
+                .clone()
+                .or_else(|| target.vnic_id.as_ref().map(|v| format!("{address} on {v}")))
+                .unwrap_or_default();
+            let id = id.as_str();
             if !sh.leadership.is_leader() {
                 return Err(Error::NotLeader);
             }
             let t = Instant::now();
-            let res = sh.provider.release(id).await;
+            let res = sh.provider.release(&target).await;
             sh.metrics.cloud_call(
                 sh.provider.name(),
                 "release",

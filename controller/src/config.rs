@@ -16,6 +16,8 @@ use clap::{Parser, ValueEnum};
 pub enum CloudKind {
     /// Oracle Cloud Infrastructure (secondary private IP moved between VNICs).
     Oci,
+    /// Amazon EC2 / EKS (secondary private IP moved between network interfaces).
+    Aws,
     /// L2 only: no cloud call (bare metal, or as a negative control).
     None,
 }
@@ -119,6 +121,50 @@ pub struct OciArgs {
     pub rate_burst: u32,
 }
 
+/// AWS settings (mirroring `pgvip_aws::AwsConfig`). Credentials come from AWS's default chain
+/// (environment, IRSA web identity, EKS Pod Identity, the instance profile through IMDSv2),
+/// never from flags; the variables are the ones AWS's SDKs read.
+#[derive(Clone, Debug, clap::Args)]
+pub struct AwsArgs {
+    /// Region, e.g. eu-west-1 (default: the AWS region chain: environment, profile, IMDS).
+    #[arg(id = "aws_region", long = "aws-region", env = "AWS_REGION")]
+    pub region: Option<String>,
+    /// Override of the EC2 endpoint (VPC endpoints, simulators).
+    #[arg(
+        id = "aws_ec2_endpoint",
+        long = "aws-ec2-endpoint",
+        env = "AWS_ENDPOINT_URL_EC2"
+    )]
+    pub ec2_endpoint: Option<String>,
+    /// Override of the instance metadata service (region and instance-profile credentials).
+    #[arg(
+        id = "aws_imds_endpoint",
+        long = "aws-imds-endpoint",
+        env = "AWS_EC2_METADATA_SERVICE_ENDPOINT"
+    )]
+    pub imds_endpoint: Option<String>,
+    /// Extra PEM CA bundle trusted for the EC2 endpoint.
+    #[arg(id = "aws_ca_bundle", long = "aws-ca-bundle", env = "AWS_CA_BUNDLE")]
+    pub ca_bundle: Option<PathBuf>,
+    /// Client-side rate limit of EC2 calls, requests per second (EC2 throttles per account and
+    /// region, shared with every other tool of the account).
+    #[arg(
+        id = "aws_rate_limit",
+        long = "aws-rate-limit",
+        env = "PGVIP_AWS_RATE_LIMIT",
+        default_value_t = 5.0
+    )]
+    pub rate_limit: f64,
+    /// Burst allowed above the rate limit.
+    #[arg(
+        id = "aws_rate_burst",
+        long = "aws-rate-burst",
+        env = "PGVIP_AWS_RATE_BURST",
+        default_value_t = 10
+    )]
+    pub rate_burst: u32,
+}
+
 /// pgvip controller settings.
 #[derive(Clone, Debug, Parser)]
 #[command(
@@ -134,6 +180,10 @@ pub struct Config {
     /// OCI settings.
     #[command(flatten)]
     pub oci: OciArgs,
+
+    /// AWS settings.
+    #[command(flatten)]
+    pub aws: AwsArgs,
 
     /// Namespaces to watch, comma separated; empty watches all namespaces.
     #[arg(long, env = "PGVIP_NAMESPACES", value_delimiter = ',')]
@@ -244,6 +294,9 @@ impl Config {
             {
                 return Err("--oci-auth api-key needs --oci-tenancy, --oci-user, --oci-fingerprint and --oci-private-key-file".into());
             }
+        }
+        if self.aws.rate_limit.is_nan() || self.aws.rate_limit <= 0.0 {
+            return Err("--aws-rate-limit must be a positive number".into());
         }
         if self.oci.rate_limit.is_nan() || self.oci.rate_limit <= 0.0 {
             return Err("--oci-rate-limit must be positive".into());

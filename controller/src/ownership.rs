@@ -61,9 +61,8 @@ impl Claim {
 pub fn scope_of(vip: &PostgresVip) -> String {
     vip.spec
         .provider
-        .oci
-        .as_ref()
-        .map(|o| o.subnet_id.clone())
+        .subnet()
+        .map(|(_, subnet)| subnet.to_string())
         .unwrap_or_default()
 }
 

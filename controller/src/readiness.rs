@@ -224,7 +224,7 @@ pub fn judge(f: &Facts) -> Verdict {
         let cloud = match (f.l2_only, &f.permission) {
             (true, _) => "L2-only mode, no cloud check",
             (false, Some(Ok(()))) => "the cloud credentials may move the private IP",
-            (false, _) => "the private IP does not exist yet, so the update permission is proven by the first move",
+            (false, _) => "the move permission is proven by the first move (the private IP does not exist yet, or the cloud has no dry run of the move)",
         };
         return Verdict {
             status: TRUE,

@@ -88,8 +88,11 @@ fn validate(vip: &PostgresVip, provider: &dyn CloudProvider) -> Result<std::net:
     if vip.spec.patroni.is_some() == vip.spec.labels.is_some() {
         return Err("set exactly one of spec.patroni and spec.labels".into());
     }
-    if !provider.l2_only() && vip.spec.provider.oci.is_none() {
-        return Err("spec.provider.oci.subnetId is required with the OCI cloud provider".into());
+    if !provider.l2_only() && vip.spec.provider.subnet_for(provider.spec_key()).is_none() {
+        let kind = provider.spec_key();
+        return Err(format!(
+            "spec.provider.{kind}.subnetId is required: this controller runs with --cloud-provider {kind}"
+        ));
     }
     Ok(addr)
 }
@@ -310,10 +313,9 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
             subnet_id: vip
                 .spec
                 .provider
-                .oci
-                .as_ref()
-                .map(|o| o.subnet_id.clone())
-                .unwrap_or_default(),
+                .subnet_for(sh.provider.spec_key())
+                .unwrap_or_default()
+                .to_string(),
             provider_id: provider_id_of(&ctx.stores, &node).unwrap_or_default(),
             display_name: Some(format!("pgvip-{ns}-{name}")),
         };

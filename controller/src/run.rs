@@ -50,6 +50,12 @@ pub async fn build_provider(cfg: &Config) -> anyhow::Result<Arc<dyn CloudProvide
         CloudKind::Oci => anyhow::bail!(
             "this build has no OCI support (built without the `oci` feature); use --cloud-provider none"
         ),
+        #[cfg(feature = "aws")]
+        CloudKind::Aws => Ok(Arc::new(crate::cloud::aws::AwsProvider::new(&cfg.aws).await?)),
+        #[cfg(not(feature = "aws"))]
+        CloudKind::Aws => anyhow::bail!(
+            "this build has no AWS support (built without the `aws` feature); use --cloud-provider none"
+        ),
     }
 }
 

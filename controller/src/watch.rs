@@ -310,7 +310,7 @@ mod tests {
                     rest_api: RestApiSpec::default(),
                 }),
                 labels: None,
-                provider: ProviderSpec { oci: None },
+                provider: ProviderSpec::default(),
                 announce: Default::default(),
             },
         );

@@ -203,18 +203,40 @@ pub struct HealthCheck {
     pub ca_secret_ref: Option<SecretKeyRef>,
 }
 
-/// The cloud provider block. Exactly one provider is set.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+/// The cloud provider block. Exactly one provider is set, and it must be the one the
+/// controller runs with (`--cloud-provider`); a mismatch is reported as `InvalidSpec`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [{
-    "rule": "has(self.oci)",
-    "message": "provider.oci must be set (OCI is the only provider in v1alpha1)"
+    "rule": "[has(self.oci), has(self.aws)].filter(x, x).size() == 1",
+    "message": "exactly one of provider.oci and provider.aws must be set"
 }]))]
 pub struct ProviderSpec {
     /// Oracle Cloud Infrastructure: the address is a secondary private IP moved between VNICs.
     /// Credentials live in the controller's configuration, not here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oci: Option<OciProvider>,
+    /// Amazon EC2 (EKS): the address is a secondary private IP moved between network interfaces
+    /// with `AssignPrivateIpAddresses` (`AllowReassignment`). Credentials live in the
+    /// controller's configuration (IRSA, EKS Pod Identity or the instance profile), not here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<AwsProvider>,
+}
+
+impl ProviderSpec {
+    /// The provider's key (`oci`, `aws`) and the subnet the address belongs to, when one is set.
+    pub fn subnet(&self) -> Option<(&'static str, &str)> {
+        match (&self.oci, &self.aws) {
+            (Some(o), _) => Some(("oci", o.subnet_id.as_str())),
+            (None, Some(a)) => Some(("aws", a.subnet_id.as_str())),
+            (None, None) => None,
+        }
+    }
+
+    /// The subnet of the provider `kind` (`oci`, `aws`), when that provider is the one set.
+    pub fn subnet_for(&self, kind: &str) -> Option<&str> {
+        self.subnet().filter(|(k, _)| *k == kind).map(|(_, s)| s)
+    }
 }
 
 /// OCI settings of one VIP.
@@ -224,6 +246,16 @@ pub struct OciProvider {
     /// OCID of the subnet the address belongs to. The holder's VNIC is the ATTACHED VNIC of the
     /// node's instance in this subnet.
     #[schemars(regex(pattern = r"^ocid1\.subnet\.[a-z0-9-]+\.[a-z0-9-]*\.[a-z0-9.-]+$"))]
+    pub subnet_id: String,
+}
+
+/// AWS settings of one VIP.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AwsProvider {
+    /// ID of the VPC subnet the address belongs to (`subnet-` and 8 or 17 hex digits). The
+    /// holder's network interface is the one attached to the node's instance in this subnet.
+    #[schemars(regex(pattern = r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$"))]
     pub subnet_id: String,
 }
 

@@ -155,3 +155,33 @@ fn every_field_is_documented() {
     walk("", &s["properties"]["status"], &mut missing);
     assert!(missing.is_empty(), "undocumented fields: {missing:?}");
 }
+
+#[test]
+fn exactly_one_provider_and_its_subnet() {
+    let s = schema();
+    let provider = &s["properties"]["spec"]["properties"]["provider"];
+    assert!(provider["x-kubernetes-validations"]
+        .to_string()
+        .contains("[has(self.oci), has(self.aws)].filter(x, x).size() == 1"));
+    let aws_subnet = &provider["properties"]["aws"]["properties"]["subnetId"]["pattern"];
+    assert_eq!(aws_subnet, "^subnet-([0-9a-f]{8}|[0-9a-f]{17})$");
+
+    let mut v = minimal();
+    v["provider"] = json!({"aws": {"subnetId": "subnet-0123456789abcdef0"}});
+    let spec: PostgresVipSpec = serde_json::from_value(v).unwrap();
+    assert_eq!(
+        spec.provider.subnet(),
+        Some(("aws", "subnet-0123456789abcdef0"))
+    );
+    assert_eq!(
+        spec.provider.subnet_for("aws"),
+        Some("subnet-0123456789abcdef0")
+    );
+    assert_eq!(spec.provider.subnet_for("oci"), None);
+    let oci: PostgresVipSpec = serde_json::from_value(minimal()).unwrap();
+    assert_eq!(
+        oci.provider.subnet_for("oci"),
+        Some("ocid1.subnet.oc1.phx.aaaa")
+    );
+    assert_eq!(ProviderSpec::default().subnet(), None);
+}

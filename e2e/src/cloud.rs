@@ -3,13 +3,18 @@
 
 use std::{fs, path::Path};
 
-use pgvip_ocisim::inventory::{ApiUser, Instance, Inventory, Permissions, Subnet, Vnic};
+use pgvip_cloudsim::inventory::{ApiUser, Instance, Inventory, Permissions, Subnet, Vnic};
 
 use crate::{
     cmd::{run, run_input},
     error::{Context, Result},
     layout::Layout,
 };
+
+/// Access key id of the IAM user the controller authenticates as on the AWS flavour.
+pub const AWS_ACCESS_KEY_ID: &str = "AKIAPGVIPTESTBED0001";
+/// Its secret access key (the testbed's only; never a real credential).
+pub const AWS_SECRET_ACCESS_KEY: &str = "pgvip/testbed/0000000000000000000000000000";
 
 /// OCID of the API-key user the controller authenticates as.
 pub const CONTROLLER_USER: &str = "ocid1.user.oc1..pgvipcontroller";

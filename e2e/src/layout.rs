@@ -1,8 +1,38 @@
-//! The testbed's fixed shape: namespace names, addresses, MACs, ports and OCIDs. Pure data, so
-//! every part (harness, simulator inventory, tests, demo) derives the same names from one place,
-//! and the env file can describe a running testbed completely.
+//! The testbed's fixed shape: namespace names, addresses, MACs, ports and cloud identifiers.
+//! Pure data, so every part (harness, simulator inventory, tests, demo) derives the same names
+//! from one place, and the env file can describe a running testbed completely. The cloud flavour
+//! ([`CloudFlavour`]: OKE-like or EKS-like) only changes the identifiers and the simulator's
+//! front; namespaces, addresses and the fabric are the same.
 
 use std::path::PathBuf;
+
+/// Which cloud the testbed imitates.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CloudFlavour {
+    /// OKE: OCI instances and VNICs, the simulator's OCI front.
+    #[default]
+    Oci,
+    /// EKS: EC2 instances and ENIs, the simulator's EC2 front.
+    Aws,
+}
+
+impl CloudFlavour {
+    /// From `PGVIP_TESTBED_CLOUD` (`oci`, the default, or `aws`).
+    pub fn from_env() -> Self {
+        match std::env::var("PGVIP_TESTBED_CLOUD").as_deref() {
+            Ok("aws") => CloudFlavour::Aws,
+            _ => CloudFlavour::Oci,
+        }
+    }
+
+    /// The key of the PostgresVip provider block and of `--cloud-provider`.
+    pub fn key(self) -> &'static str {
+        match self {
+            CloudFlavour::Oci => "oci",
+            CloudFlavour::Aws => "aws",
+        }
+    }
+}
 
 /// One simulated worker node: a network namespace with one interface in the subnet.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,9 +49,9 @@ pub struct NodeLayout {
     pub mac: String,
     /// The veth end on the fabric bridge that stands for this VNIC.
     pub fabric_port: String,
-    /// Instance OCID (Node `spec.providerID` is `oci://` + this).
+    /// Instance OCID or EC2 instance id (see [`Layout::provider_id`]).
     pub instance_id: String,
-    /// VNIC OCID.
+    /// VNIC OCID or ENI id: the interface the cloud binds the VIP to.
     pub vnic_id: String,
     /// Patroni member / Pod name hosted on this node.
     pub member: String,
@@ -87,11 +117,47 @@ pub struct Layout {
     pub vcn_id: String,
     /// Region identifier.
     pub region: String,
+    /// The cloud imitated.
+    pub cloud: CloudFlavour,
+    /// Availability zone of every instance (AWS flavour).
+    pub zone: String,
 }
 
 impl Layout {
-    /// The standard three-worker testbed rooted at `state_dir`.
+    /// The standard three-worker testbed rooted at `state_dir`, of the flavour
+    /// `PGVIP_TESTBED_CLOUD` names.
     pub fn standard(state_dir: PathBuf) -> Self {
+        Self::of(state_dir, CloudFlavour::from_env())
+    }
+
+    /// The standard three-worker testbed of `cloud` rooted at `state_dir`.
+    pub fn of(state_dir: PathBuf, cloud: CloudFlavour) -> Self {
+        let mut l = Self::oci(state_dir);
+        if cloud == CloudFlavour::Aws {
+            // EC2 ids are a prefix and 17 hex digits.
+            let id = |kind: &str, n: u32| format!("{kind}-0a1b2c3d4e5f6070{n:x}");
+            for (i, n) in l.nodes.iter_mut().enumerate() {
+                n.instance_id = id("i", i as u32 + 1);
+                n.vnic_id = id("eni", i as u32 + 1);
+            }
+            l.subnet_id = id("subnet", 0);
+            l.vcn_id = id("vpc", 0);
+            l.region = "us-west-2".to_string();
+            l.zone = "us-west-2a".to_string();
+            l.cloud = CloudFlavour::Aws;
+        }
+        l
+    }
+
+    /// `spec.providerID` of `node`'s Kubernetes Node, as the cloud's controller manager sets it.
+    pub fn provider_id(&self, node: &NodeLayout) -> String {
+        match self.cloud {
+            CloudFlavour::Oci => format!("oci://{}", node.instance_id),
+            CloudFlavour::Aws => format!("aws:///{}/{}", self.zone, node.instance_id),
+        }
+    }
+
+    fn oci(state_dir: PathBuf) -> Self {
         let region = "us-phoenix-1".to_string();
         let ocid = |kind: &str, n: &str| format!("ocid1.{kind}.oc1.phx.pgviptestbed{n}");
         let nodes = (1..=3)
@@ -136,6 +202,8 @@ impl Layout {
             subnet_id: ocid("subnet", "main"),
             vcn_id: ocid("vcn", "main"),
             region,
+            cloud: CloudFlavour::Oci,
+            zone: String::new(),
         }
     }
 
@@ -193,5 +261,31 @@ mod tests {
             ])
             .collect();
         assert_eq!(ips.len(), 6);
+    }
+
+    #[test]
+    fn aws_flavour_has_ec2_ids_and_the_same_network() {
+        let oci = Layout::of("/tmp/x".into(), CloudFlavour::Oci);
+        let aws = Layout::of("/tmp/x".into(), CloudFlavour::Aws);
+        assert_eq!(
+            aws.provider_id(&aws.nodes[0]),
+            "aws:///us-west-2a/i-0a1b2c3d4e5f60701"
+        );
+        assert_eq!(
+            oci.provider_id(&oci.nodes[0]),
+            format!("oci://{}", oci.nodes[0].instance_id)
+        );
+        let hex17 = |s: &str, p: &str| {
+            s.strip_prefix(p)
+                .is_some_and(|h| h.len() == 17 && h.chars().all(|c| c.is_ascii_hexdigit()))
+        };
+        assert!(hex17(&aws.subnet_id, "subnet-"), "{}", aws.subnet_id);
+        for n in &aws.nodes {
+            assert!(hex17(&n.instance_id, "i-") && hex17(&n.vnic_id, "eni-"));
+        }
+        assert_eq!(
+            (aws.vip.as_str(), aws.all_netns()),
+            (oci.vip.as_str(), oci.all_netns())
+        );
     }
 }

@@ -81,7 +81,7 @@ pub fn ensure_installed(
 
 /// The script that builds the Patroni 4 venv once (one pip install, a completion marker written
 /// last) and prints its path; `.ci/setup` runs it too, so the testbed finds the venv ready.
-pub const VENV_SCRIPT: &str = "e2e/testbed/patroni-venv.sh";
+pub const VENV_SCRIPT: &str = "e2e/testbed/venv.sh";
 
 /// Builds the Patroni 4 venv under `cache` if it is missing or incomplete; returns its path.
 /// The cache key (a hash of the requirements file) is computed by the script alone.
@@ -89,7 +89,11 @@ pub fn ensure_venv(cache: &Path, repo: &Path) -> Result<PathBuf> {
     let script = repo.join(VENV_SCRIPT);
     let out = run(
         "bash",
-        &[&script.to_string_lossy(), &cache.to_string_lossy()],
+        &[
+            &script.to_string_lossy(),
+            "patroni",
+            &cache.to_string_lossy(),
+        ],
     )?;
     let venv = out
         .lines()

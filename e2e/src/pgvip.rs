@@ -9,17 +9,18 @@ use std::{
 };
 
 use crate::{
-    cloud::CONTROLLER_USER,
+    cloud::{AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, CONTROLLER_USER},
     cmd::{spawn_detached, stop_pidfile},
     error::{Error, Result},
-    layout::{Layout, NodeLayout},
+    layout::{CloudFlavour, Layout, NodeLayout},
 };
 
 /// How the controller reaches the cloud.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CloudMode {
-    /// Through the OCI simulator with an API key (the product's behaviour).
-    Oci,
+    /// Through the simulator's front of the testbed's cloud (the product's behaviour): OCI with
+    /// an API key, or EC2 with static keys in the environment (AWS's default credential chain).
+    Cloud,
     /// No cloud call (L2 only): the negative control that reproduces the seed bug.
     None,
 }
@@ -94,8 +95,6 @@ pub fn start_controller_with(
     extra: &[&str],
 ) -> Result<u32> {
     let bin = binary("pgvip-controller")?;
-    let fp = std::fs::read_to_string(layout.path("oci/api-key.fingerprint"))
-        .map_err(|e| Error::Other(format!("API key fingerprint: {e}")))?;
     let mut cmd = Command::new("ip");
     cmd.args(["netns", "exec", &layout.controller_host.netns, "env"])
         .arg(format!(
@@ -117,7 +116,24 @@ pub fn start_controller_with(
         CloudMode::None => {
             cmd.args(["--cloud-provider", "none"]);
         }
-        CloudMode::Oci => {
+        CloudMode::Cloud if layout.cloud == CloudFlavour::Aws => {
+            // Static keys through the environment: the first link of AWS's default chain.
+            cmd.env("AWS_ACCESS_KEY_ID", AWS_ACCESS_KEY_ID)
+                .env("AWS_SECRET_ACCESS_KEY", AWS_SECRET_ACCESS_KEY)
+                .args([
+                    "--cloud-provider",
+                    "aws",
+                    "--aws-region",
+                    &layout.region,
+                    "--aws-ec2-endpoint",
+                    &format!("https://127.0.0.1:{}", layout.oci_port),
+                ])
+                .arg("--aws-ca-bundle")
+                .arg(layout.path("oci/ca.crt"));
+        }
+        CloudMode::Cloud => {
+            let fp = std::fs::read_to_string(layout.path("oci/api-key.fingerprint"))
+                .map_err(|e| Error::Other(format!("API key fingerprint: {e}")))?;
             cmd.args([
                 "--cloud-provider",
                 "oci",

@@ -72,9 +72,10 @@ pub fn vip_manifest(tb: &Testbed, use_endpoints: bool) -> String {
 /// database namespace, with the suites' announce settings.
 pub fn vip_manifest_named(tb: &Testbed, name: &str, address: &str, use_endpoints: bool) -> String {
     format!(
-        "apiVersion: pgvip.dev/v1alpha1\nkind: PostgresVip\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  address: \"{address}\"\n  patroni: {{scope: {scope}, useEndpoints: {use_endpoints}}}\n  provider: {{oci: {{subnetId: {subnet}}}}}\n  announce: {{garpCount: 3, garpIntervalMillis: 200}}\n",
+        "apiVersion: pgvip.dev/v1alpha1\nkind: PostgresVip\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  address: \"{address}\"\n  patroni: {{scope: {scope}, useEndpoints: {use_endpoints}}}\n  provider: {{{cloud}: {{subnetId: {subnet}}}}}\n  announce: {{garpCount: 3, garpIntervalMillis: 200}}\n",
         ns = tb.layout.db_namespace,
         scope = tb.layout.scope,
+        cloud = tb.layout.cloud.key(),
         subnet = tb.layout.subnet_id,
     )
 }
@@ -325,7 +326,7 @@ impl Testbed {
     }
 
     /// The simulator's call log (`GET /calls`), oldest first.
-    pub async fn oci_calls(&self) -> Result<Vec<pgvip_ocisim::CallRecord>> {
+    pub async fn oci_calls(&self) -> Result<Vec<pgvip_cloudsim::CallRecord>> {
         let url = format!("http://127.0.0.1:{}/calls", self.layout.oci_admin_port);
         reqwest::get(&url)
             .await
@@ -372,7 +373,7 @@ impl Testbed {
     }
 
     /// Sends a fault command to the simulator's admin endpoint.
-    pub async fn oci_fault(&self, cmd: &pgvip_ocisim::FaultCommand) -> Result<()> {
+    pub async fn oci_fault(&self, cmd: &pgvip_cloudsim::FaultCommand) -> Result<()> {
         let body =
             serde_json::to_value(cmd).map_err(|e| Error::Other(format!("fault command: {e}")))?;
         self.oci_admin_post("/faults", &body).await

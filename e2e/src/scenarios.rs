@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
-use pgvip_ocisim::{faults::Operation, Failure, FaultCommand};
+use pgvip_cloudsim::{faults::Operation, Failure, FaultCommand};
 use serde::Serialize;
 
 use crate::{
@@ -155,7 +155,7 @@ impl Scenario {
             }
             Scenario::CrashAfterCloud => crash_mid_move(tb, &old.member, Window::AfterCloud).await,
             Scenario::TwoControllers => {
-                pgvip::start_controller(&tb.layout, 1, CloudMode::Oci)?;
+                pgvip::start_controller(&tb.layout, 1, CloudMode::Cloud)?;
                 tokio::time::sleep(Duration::from_secs(3)).await;
                 switchover(tb, &old.member)?;
                 pgvip::stop_controller(&tb.layout, 0, true)
@@ -197,7 +197,7 @@ pub async fn start_pgvip(tb: &Testbed) -> Result<()> {
     for n in &tb.layout.nodes {
         pgvip::start_agent(&tb.layout, n)?;
     }
-    pgvip::start_controller(&tb.layout, 0, CloudMode::Oci)?;
+    pgvip::start_controller(&tb.layout, 0, CloudMode::Cloud)?;
     tb.kubectl_apply(&scenario::vip_manifest(tb, tb.use_endpoints))?;
     let leader = tb.wait_leader(Duration::from_secs(30)).await?;
     let node = tb.member_node(&leader)?.name.clone();
@@ -280,7 +280,7 @@ async fn crash_mid_move(tb: &Testbed, from: &str, window: Window) -> Result<()> 
     }
     pgvip::stop_controller(&tb.layout, 0, true)?;
     tb.oci_fault(&FaultCommand::Clear).await?;
-    pgvip::start_controller(&tb.layout, 0, CloudMode::Oci).map(|_| ())
+    pgvip::start_controller(&tb.layout, 0, CloudMode::Cloud).map(|_| ())
 }
 
 /// Starts every member whose Patroni is not running; waits for a healthy cluster.
@@ -348,7 +348,7 @@ pub async fn standard_controllers(tb: &Testbed) -> Result<()> {
     pgvip::stop_controller(&tb.layout, 1, false)?;
     pgvip::stop_controller(&tb.layout, 2, false)?;
     if !cmd::alive(&controller_pidfile(tb, 0)) {
-        pgvip::start_controller(&tb.layout, 0, CloudMode::Oci)?;
+        pgvip::start_controller(&tb.layout, 0, CloudMode::Cloud)?;
     }
     let leases: Api<Lease> = Api::namespaced(tb.client.clone(), &tb.layout.system_namespace);
     // A standby waits a full lease duration (15 s) after a holder that died without releasing.

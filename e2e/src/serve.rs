@@ -7,7 +7,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use tracing::{info, warn};
 
-use pgvip_ocisim::{FabricConfig, FabricMode, Sim, SimConfig};
+use pgvip_cloudsim::{FabricConfig, FabricMode, Sim, SimConfig};
 
 use crate::{
     cloud, cluster,
@@ -17,7 +17,7 @@ use crate::{
 };
 
 /// Starts the OCI simulator for the testbed's tenancy on its fixed loopback ports.
-async fn start_sim(layout: &Layout) -> Result<pgvip_ocisim::SimHandle> {
+async fn start_sim(layout: &Layout) -> Result<pgvip_cloudsim::SimHandle> {
     let fp = std::fs::read_to_string(layout.path("oci/api-key.fingerprint"))
         .ctx("reading API key fingerprint")?;
     let pubpem =

@@ -174,7 +174,7 @@ async fn negative_control(tb: &Testbed) -> Result<()> {
     }
     // pgvip with the cloud move: the application writes again.
     pgvip::stop_controller(&tb.layout, 2, false)?;
-    pgvip::start_controller(&tb.layout, 0, CloudMode::Oci)?;
+    pgvip::start_controller(&tb.layout, 0, CloudMode::Cloud)?;
     let writer = tb.start_writer()?;
     let res = wait_for(
         "writes through the VIP after pgvip moves the IP",

@@ -5,6 +5,7 @@
 use std::{process::ExitCode, time::Duration};
 
 use pgvip_api::{condition, Condition};
+use pgvip_cloudsim::{inventory::Permissions, FaultCommand};
 use pgvip_e2e::{
     cloud::CONTROLLER_USER,
     cluster::wait_for,
@@ -12,7 +13,6 @@ use pgvip_e2e::{
     pgvip::{self, CloudMode},
     scenario, Error, Result, Testbed,
 };
-use pgvip_ocisim::{inventory::Permissions, FaultCommand};
 
 mod common;
 use common::Suite;
@@ -149,7 +149,7 @@ async fn start(tb: &Testbed) -> Result<NodeLayout> {
     pgvip::start_controller_with(
         &tb.layout,
         0,
-        CloudMode::Oci,
+        CloudMode::Cloud,
         &["--readiness-interval-seconds", INTERVAL],
     )?;
     tb.kubectl_apply(&scenario::vip_manifest(tb, common::use_endpoints()))?;

@@ -22,6 +22,7 @@ use std::{
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{DeleteParams, ListParams};
 use pgvip_api::{condition, PostgresVip};
+use pgvip_cloudsim::{faults::Operation, CallRecord, Failure, FaultCommand};
 use pgvip_e2e::{
     app,
     cluster::wait_for,
@@ -30,7 +31,6 @@ use pgvip_e2e::{
     scenario::{self, condition_of, reason, run_failover, Expect, VIP_NAME},
     Error, Result, Testbed,
 };
-use pgvip_ocisim::{faults::Operation, CallRecord, Failure, FaultCommand};
 
 mod common;
 use common::Suite;
@@ -87,7 +87,7 @@ async fn start(tb: &Testbed) -> Result<()> {
     for n in &tb.layout.nodes {
         pgvip::start_agent(&tb.layout, n)?;
     }
-    pgvip::start_controller(&tb.layout, 0, CloudMode::Oci)?;
+    pgvip::start_controller(&tb.layout, 0, CloudMode::Cloud)?;
     tb.kubectl_apply(&scenario::vip_manifest(tb, common::use_endpoints()))?;
     let leader = tb.wait_leader(Duration::from_secs(30)).await?;
     let node = tb.member_node(&leader)?.name.clone();

@@ -5,7 +5,7 @@
 //! request signing (GET and PUT with the body-hash headers) and JSON encode/decode, and sums
 //! them for a warm move (ListPrivateIps, GetPrivateIp, UpdatePrivateIp, GetPrivateIp).
 //! Part 2 runs real warm moves through `OciClient` (instance principal, so an RSA-2048
-//! session key as in part 1) against `pgvip-ocisim` on 127.0.0.1 (which verifies every
+//! session key as in part 1) against `pgvip-cloudsim` on 127.0.0.1 (which verifies every
 //! signature, over TLS), once with no injected latency and once with a fixed
 //! latency per call. It reports wall time and the process's CPU time per move (client and
 //! simulator share the process), split into "client overhead" (part 1) and the rest
@@ -185,7 +185,7 @@ fn main() {
         let n = 20u32;
         let (per, per_cpu) = moves(&env, &client, n).await;
         let calls = env.core_calls().len() as u32 / (n * BATCHES);
-        println!("-- warm moves through OciClient against pgvip-ocisim on 127.0.0.1 (TLS) --");
+        println!("-- warm moves through OciClient against pgvip-cloudsim on 127.0.0.1 (TLS) --");
         println!("calls per warm move                                  {calls:>10}");
         println!(
             "wall time per move                                 {:>10.1} µs",

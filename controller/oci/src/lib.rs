@@ -21,7 +21,8 @@ pub mod http;
 pub mod keys;
 pub mod model;
 pub mod ops;
-pub mod ratelimit;
+/// The client-side rate limiter, shared with pgvip-aws (from pgvip-cloudkit).
+pub use pgvip_cloudkit::ratelimit;
 pub mod retry;
 pub mod signer;
 mod timed_cache;

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
-use super::{CloudAssignment, CloudError, CloudProvider, MoveRequest};
+use super::{CloudAssignment, CloudError, CloudProvider, CloudRef, MoveRequest};
 
 /// One recorded call.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -116,6 +116,10 @@ impl CloudProvider for FakeCloud {
         "fake"
     }
 
+    fn spec_key(&self) -> &'static str {
+        "oci"
+    }
+
     fn l2_only(&self) -> bool {
         false
     }
@@ -175,8 +179,9 @@ impl CloudProvider for FakeCloud {
         })
     }
 
-    fn release<'a>(&'a self, private_ip_id: &'a str) -> BoxFuture<'a, Result<(), CloudError>> {
+    fn release<'a>(&'a self, target: &'a CloudRef) -> BoxFuture<'a, Result<(), CloudError>> {
         Box::pin(async move {
+            let private_ip_id = target.private_ip_id.as_deref().unwrap_or_default();
             let (_, fail) = self.begin(Call::Release(private_ip_id.to_string()));
             if let Some(e) = fail {
                 return Err(e);
@@ -210,9 +215,10 @@ impl CloudProvider for FakeCloud {
 
     fn check_move_permission<'a>(
         &'a self,
-        private_ip_id: &'a str,
+        target: &'a CloudRef,
     ) -> BoxFuture<'a, Result<(), CloudError>> {
         Box::pin(async move {
+            let private_ip_id = target.private_ip_id.as_deref().unwrap_or_default();
             let (_, fail) = self.begin(Call::CheckPermission(private_ip_id.to_string()));
             fail.map_or(Ok(()), Err)
         })

@@ -3,13 +3,16 @@
 //!
 //! Data flow: the reconciler hands a [`MoveRequest`] (VIP, subnet, the node's providerID) to
 //! [`CloudProvider::ensure_assigned`], which returns once the cloud confirms the assignment;
-//! the [`CloudAssignment`] identifiers go into `status.cloud`. Implementations: [`none`] (L2-only,
-//! no call), [`fake`] (in memory, for tests) and, with the `oci` feature, the OCI adapter.
+//! the [`CloudAssignment`] identifiers go into `status.cloud`, and come back as a [`CloudRef`]
+//! for a release or a permission check. Implementations: [`none`] (L2-only, no call), [`fake`]
+//! (in memory, for tests) and, with the `oci` and `aws` features, the OCI and AWS adapters.
 
 use std::net::IpAddr;
 
 use futures::future::BoxFuture;
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod fake;
 pub mod none;
 #[cfg(feature = "oci")]
@@ -43,6 +46,37 @@ pub struct CloudAssignment {
     pub opc_request_ids: Vec<String>,
 }
 
+/// Where `status.cloud` says an address sits: what a release or a permission check acts on.
+/// OCI needs the private IP object; AWS, which has none, the network interface and address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CloudRef {
+    /// The VIP.
+    pub address: IpAddr,
+    /// The subnet from the spec.
+    pub subnet_id: String,
+    /// The interface holding the address (OCI VNIC, AWS ENI).
+    pub vnic_id: Option<String>,
+    /// The private IP object (OCI only).
+    pub private_ip_id: Option<String>,
+}
+
+impl CloudRef {
+    /// The reference to an assignment the cloud reported.
+    pub fn of(address: IpAddr, subnet_id: &str, a: &CloudAssignment) -> Self {
+        Self {
+            address,
+            subnet_id: subnet_id.to_string(),
+            vnic_id: a.vnic_id.clone(),
+            private_ip_id: a.private_ip_id.clone(),
+        }
+    }
+
+    /// Names anything to act on.
+    pub fn is_known(&self) -> bool {
+        self.vnic_id.is_some() || self.private_ip_id.is_some()
+    }
+}
+
 /// A failed cloud call. `category` is a fixed string for metrics, Events and conditions.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
@@ -61,6 +95,11 @@ pub struct CloudError {
 pub trait CloudProvider: Send + Sync {
     /// Short name for logs and metrics (`oci`, `none`, `fake`).
     fn name(&self) -> &'static str;
+
+    /// The PostgresVip provider block this cloud reads (`spec.provider.<key>.subnetId`).
+    fn spec_key(&self) -> &'static str {
+        self.name()
+    }
 
     /// True when no cloud call is made (bare metal, L2 only): nodes need no providerID and
     /// specs need no subnet.
@@ -92,8 +131,9 @@ pub trait CloudProvider: Send + Sync {
         subnet_id: &'a str,
     ) -> BoxFuture<'a, Result<Option<CloudAssignment>, CloudError>>;
 
-    /// Deletes a private IP pgvip created. Deleting one that is already gone succeeds.
-    fn release<'a>(&'a self, private_ip_id: &'a str) -> BoxFuture<'a, Result<(), CloudError>>;
+    /// Removes an address pgvip created from the cloud (OCI: deletes the private IP; AWS:
+    /// unassigns it from the interface). Releasing one that is already gone succeeds.
+    fn release<'a>(&'a self, target: &'a CloudRef) -> BoxFuture<'a, Result<(), CloudError>>;
 
     /// The interface a move to the node `provider_id` would bind the address to (OCI: the
     /// ATTACHED VNIC in `subnet_id`), for the failover-readiness check: from a lookup no older
@@ -105,9 +145,16 @@ pub trait CloudProvider: Send + Sync {
         max_age: std::time::Duration,
     ) -> BoxFuture<'a, Result<String, CloudError>>;
 
-    /// Proves the credentials may move the private IP `private_ip_id` without moving it.
+    /// True when [`Self::check_move_permission`] can prove the move permission without moving
+    /// anything. EC2 cannot: `AssignPrivateIpAddresses` has no `DryRun` parameter, so on AWS the
+    /// first move is the proof.
+    fn proves_move_permission(&self) -> bool {
+        true
+    }
+
+    /// Proves the credentials may move the address `target` names, without moving it.
     fn check_move_permission<'a>(
         &'a self,
-        private_ip_id: &'a str,
+        target: &'a CloudRef,
     ) -> BoxFuture<'a, Result<(), CloudError>>;
 }

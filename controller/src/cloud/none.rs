@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use futures::future::BoxFuture;
 
-use super::{CloudAssignment, CloudError, CloudProvider, MoveRequest};
+use super::{CloudAssignment, CloudError, CloudProvider, CloudRef, MoveRequest};
 
 /// The provider that does nothing.
 #[derive(Clone, Copy, Debug, Default)]
@@ -36,7 +36,7 @@ impl CloudProvider for NoCloud {
         Box::pin(async { Ok(None) })
     }
 
-    fn release<'a>(&'a self, _private_ip_id: &'a str) -> BoxFuture<'a, Result<(), CloudError>> {
+    fn release<'a>(&'a self, _target: &'a CloudRef) -> BoxFuture<'a, Result<(), CloudError>> {
         Box::pin(async { Ok(()) })
     }
 
@@ -51,7 +51,7 @@ impl CloudProvider for NoCloud {
 
     fn check_move_permission<'a>(
         &'a self,
-        _private_ip_id: &'a str,
+        _target: &'a CloudRef,
     ) -> BoxFuture<'a, Result<(), CloudError>> {
         Box::pin(async { Ok(()) })
     }

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use futures::future::BoxFuture;
 use pgvip_oci::{AuthConfig, OciClient, OciConfig, OciError};
 
-use super::{CloudAssignment, CloudError, CloudProvider, MoveRequest};
+use super::{CloudAssignment, CloudError, CloudProvider, CloudRef, MoveRequest};
 use crate::config::{OciArgs, OciAuthMode};
 
 /// OCI through `pgvip-oci`.
@@ -150,12 +150,12 @@ impl CloudProvider for OciProvider {
         })
     }
 
-    fn release<'a>(&'a self, private_ip_id: &'a str) -> BoxFuture<'a, Result<(), CloudError>> {
+    fn release<'a>(&'a self, target: &'a CloudRef) -> BoxFuture<'a, Result<(), CloudError>> {
         Box::pin(async move {
-            self.client
-                .release(private_ip_id)
-                .await
-                .map_err(cloud_error)
+            let Some(id) = target.private_ip_id.as_deref() else {
+                return Ok(());
+            };
+            self.client.release(id).await.map_err(cloud_error)
         })
     }
     fn node_interface<'a>(
@@ -174,11 +174,14 @@ impl CloudProvider for OciProvider {
 
     fn check_move_permission<'a>(
         &'a self,
-        private_ip_id: &'a str,
+        target: &'a CloudRef,
     ) -> BoxFuture<'a, Result<(), CloudError>> {
         Box::pin(async move {
+            let Some(id) = target.private_ip_id.as_deref() else {
+                return Ok(());
+            };
             self.client
-                .check_update_permission(private_ip_id)
+                .check_update_permission(id)
                 .await
                 .map_err(cloud_error)
         })

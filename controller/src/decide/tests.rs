@@ -28,6 +28,7 @@ fn patroni_spec(role: VipRole) -> PostgresVipSpec {
             oci: Some(OciProvider {
                 subnet_id: "ocid1.subnet.oc1.eu-frankfurt-1.aaa".into(),
             }),
+            ..Default::default()
         },
         announce: Default::default(),
     }

@@ -19,7 +19,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tracing::{info, warn};
 
 use super::{judge, AgentFacts, Candidate, Facts, NodeFacts};
-use crate::cloud::CloudError;
+use crate::cloud::{CloudError, CloudRef};
 use crate::context::{publish, Shared};
 use crate::decide::ProbeOutcome;
 use crate::gather::{endpoint_of, verify_path};
@@ -69,7 +69,7 @@ pub fn agent_facts(lease: Option<&Lease>, now: chrono::DateTime<chrono::Utc>) ->
 }
 
 async fn permission(sh: &Shared, job: &Job, subnet: &str) -> Option<Result<(), CloudError>> {
-    if sh.provider.l2_only() {
+    if sh.provider.l2_only() || !sh.provider.proves_move_permission() {
         return None;
     }
     // One proof per subnet: IAM grants are per compartment, and VIPs of one subnet share it.
@@ -79,20 +79,25 @@ async fn permission(sh: &Shared, job: &Job, subnet: &str) -> Option<Result<(), C
     if let Some(r) = sh.readiness.cloud.get(&key, ttl, now) {
         return Some(r.map(|_| ()));
     }
-    let id = match job
-        .status
-        .cloud
-        .as_ref()
-        .and_then(|c| c.private_ip_id.clone())
-    {
-        Some(id) => id,
+    let recorded = job.status.cloud.as_ref().map(|c| CloudRef {
+        address: job.address,
+        subnet_id: subnet.to_string(),
+        vnic_id: c.vnic_id.clone(),
+        private_ip_id: c.private_ip_id.clone(),
+    });
+    let target = match recorded.filter(CloudRef::is_known) {
+        Some(t) => t,
         None => match sh.provider.current_assignment(job.address, subnet).await {
-            Ok(Some(a)) => a.private_ip_id?,
+            Ok(Some(a)) => CloudRef::of(job.address, subnet, &a),
             Ok(None) => return None,
             Err(e) => return Some(Err(e)),
         },
     };
-    let r = sh.provider.check_move_permission(&id).await.map(|()| id);
+    let r = sh
+        .provider
+        .check_move_permission(&target)
+        .await
+        .map(|()| String::new());
     sh.readiness.cloud.put(&key, &r, now);
     Some(r.map(|_| ()))
 }
@@ -117,10 +122,9 @@ pub async fn run(sh: Arc<Shared>, stores: Stores, job: Job) {
         .vip
         .spec
         .provider
-        .oci
-        .as_ref()
-        .map(|o| o.subnet_id.clone())
-        .unwrap_or_default();
+        .subnet_for(sh.provider.spec_key())
+        .unwrap_or_default()
+        .to_string();
     let permission = permission(&sh, &job, &subnet).await;
     let (scheme, port, _) = endpoint_of(&job.vip.spec);
     let path = verify_path(&job.vip.spec);

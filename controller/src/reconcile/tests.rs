@@ -193,6 +193,7 @@ async fn rig() -> Rig {
                 oci: Some(OciProvider {
                     subnet_id: "ocid1.subnet.oc1.x.y".into(),
                 }),
+                ..Default::default()
             },
             announce: Default::default(),
         },

@@ -1,4 +1,5 @@
-//! The call log: one record per request any listener answered (or dropped), in order.
+//! Call logs: one record per request a listener answered (or dropped), in order. The
+//! storage ([`Journal`]) is shared by the fronts; each front has its own record type.
 
 use std::sync::{Arc, Mutex};
 
@@ -30,22 +31,60 @@ pub struct CallRecord {
     pub injected: bool,
 }
 
-/// Shared, append-only (until cleared) call log.
+/// A shared, append-only (until cleared) list of records of any front (cheap to clone).
+#[derive(Debug)]
+pub struct Journal<T> {
+    inner: Arc<Mutex<Vec<T>>>,
+}
+
+impl<T> Clone for Journal<T> {
+    fn clone(&self) -> Self {
+        Journal {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<T> Default for Journal<T> {
+    fn default() -> Self {
+        Journal {
+            inner: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+}
+
+impl<T: Clone> Journal<T> {
+    /// Appends a record.
+    pub fn push(&self, r: T) {
+        self.lock().push(r);
+    }
+    /// A copy of every record so far.
+    pub fn records(&self) -> Vec<T> {
+        self.lock().clone()
+    }
+    /// Forgets everything.
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<T>> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The OCI front's call log.
 #[derive(Debug, Clone, Default)]
 pub struct CallLog {
-    inner: Arc<Mutex<Vec<CallRecord>>>,
+    inner: Journal<CallRecord>,
 }
 
 impl CallLog {
     /// Appends a record.
     pub fn push(&self, r: CallRecord) {
-        if let Ok(mut v) = self.inner.lock() {
-            v.push(r);
-        }
+        self.inner.push(r);
     }
     /// A copy of every record so far.
     pub fn records(&self) -> Vec<CallRecord> {
-        self.inner.lock().map(|v| v.clone()).unwrap_or_default()
+        self.inner.records()
     }
     /// Records of one operation.
     pub fn of(&self, op: Operation) -> Vec<CallRecord> {
@@ -56,8 +95,6 @@ impl CallLog {
     }
     /// Forgets everything.
     pub fn clear(&self) {
-        if let Ok(mut v) = self.inner.lock() {
-            v.clear();
-        }
+        self.inner.clear();
     }
 }

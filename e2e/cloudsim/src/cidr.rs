@@ -1,4 +1,5 @@
-//! CIDR blocks: parsing, membership and OCI's address reservation rules (pure).
+//! CIDR blocks: parsing, membership, and each cloud's address reservation rules (pure;
+//! shared by the fronts).
 
 use std::net::IpAddr;
 
@@ -68,6 +69,29 @@ impl Cidr {
         v == base || v == base + 1 || (self.addr.is_ipv4() && v == last)
     }
 
+    /// Whether AWS reserves `ip` in this (IPv4) subnet: AWS documents that the first four
+    /// addresses (network, VPC router, DNS, future use) and the last (broadcast) of each
+    /// subnet CIDR block are not available.
+    pub fn is_aws_reserved(&self, ip: IpAddr) -> bool {
+        let v = to_u128(ip);
+        let base = self.base();
+        let last = base | (!self.mask() & u128::from(u32::MAX));
+        self.addr.is_ipv4() && self.contains(ip) && (v < base + 4 || v == last)
+    }
+
+    /// The lowest address of the block that `reserved` and `taken` both leave free.
+    pub fn first_free_by(
+        &self,
+        reserved: &dyn Fn(IpAddr) -> bool,
+        taken: &dyn Fn(IpAddr) -> bool,
+    ) -> Option<IpAddr> {
+        let base = self.base();
+        (0u128..65_536)
+            .map(|off| from_u128(base + off, self.addr.is_ipv4()))
+            .take_while(|ip| self.contains(*ip))
+            .find(|ip| !reserved(*ip) && !taken(*ip))
+    }
+
     /// The lowest usable address not in `taken` (tries at most 65536 candidates).
     pub fn first_free(&self, taken: &dyn Fn(IpAddr) -> bool) -> Option<IpAddr> {
         let base = self.base();
@@ -116,6 +140,32 @@ mod tests {
             }
         }
         assert!(!c.contains("fd00::1".parse().unwrap()));
+    }
+
+    #[test]
+    fn aws_reservation_table() {
+        let c = Cidr::parse("10.0.10.0/24").unwrap();
+        let table = [
+            ("10.0.10.0", true),
+            ("10.0.10.1", true),
+            ("10.0.10.2", true),
+            ("10.0.10.3", true),
+            ("10.0.10.4", false),
+            ("10.0.10.254", false),
+            ("10.0.10.255", true),
+            ("10.0.11.5", false),
+        ];
+        for (ip, reserved) in table {
+            assert_eq!(c.is_aws_reserved(ip.parse().unwrap()), reserved, "{ip}");
+        }
+        let free = c.first_free_by(&|ip| c.is_aws_reserved(ip), &|_| false);
+        assert_eq!(free, Some("10.0.10.4".parse().unwrap()));
+        let tiny = Cidr::parse("10.0.0.0/29").unwrap();
+        let all = |_: IpAddr| true;
+        assert_eq!(
+            tiny.first_free_by(&|ip| tiny.is_aws_reserved(ip), &all),
+            None
+        );
     }
 
     #[test]

@@ -2,9 +2,13 @@
 //! delivers each secondary IP only through the bridge port of the VNIC holding it in the
 //! control plane, whatever addresses the nodes configure themselves.
 //!
-//! Flow: the API's state changes produce [`FabricUpdate`]s (after the propagation delay);
-//! [`run`] turns the newest into ruleset text with the pure [`ruleset`] function and
-//! replaces the whole table in one `nft -f -` transaction inside the namespace.
+//! The fabric is front-agnostic: the OCI and AWS fronts both describe their control
+//! plane as [`Assignment`]s (address → the VNIC or ENI holding it, its bridge port and MAC).
+//!
+//! Flow: a front's state changes produce [`FabricUpdate`]s through a [`Feed`] (after the
+//! propagation delay); [`run`] turns the newest into ruleset text with the pure
+//! [`ruleset`] function and replaces the whole table in one `nft -f -` transaction inside
+//! the namespace.
 //!
 //! Rules per secondary IP (forward hook, only frames the bridge forwards):
 //! - ARP with sender IP = VIP (replies and gratuitous requests) entering by any port but
@@ -29,9 +33,49 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
-use crate::server::ctx::{FabricStatus, FabricUpdate};
-use crate::state::Assignment;
 use crate::Error;
+
+#[path = "fabric_feed.rs"]
+mod feed;
+pub use feed::Feed;
+
+/// Where a secondary address is delivered: the network interface (an OCI VNIC or an AWS
+/// ENI) the control plane says holds it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Assignment {
+    /// The address.
+    pub ip: IpAddr,
+    /// VNIC OCID or ENI id; `None` when nobody holds it (deleted / unassigned).
+    pub vnic_id: Option<String>,
+    /// The interface's fabric port.
+    pub port: Option<String>,
+    /// The interface's MAC.
+    pub mac: Option<String>,
+}
+
+/// A snapshot of assignments for the fabric, numbered in change order.
+#[derive(Debug, Clone)]
+pub struct FabricUpdate {
+    /// Change number (increasing).
+    pub generation: u64,
+    /// Every secondary address and where it goes.
+    pub assignments: Vec<Assignment>,
+}
+
+/// What the fabric has applied.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FabricStatus {
+    /// Generation of the last applied snapshot (0 = initial).
+    pub generation: u64,
+    /// The ruleset text last applied (empty without a fabric namespace).
+    pub ruleset: String,
+    /// Assignments the fabric enforces now.
+    pub assignments: Vec<Assignment>,
+    /// Last error from `nft`, if the last apply failed.
+    pub error: Option<String>,
+}
 
 /// Name of the nftables table the simulator owns.
 pub const TABLE: &str = "cloudsim_fabric";

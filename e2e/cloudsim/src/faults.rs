@@ -3,7 +3,8 @@
 //!
 //! Each request asks [`Faults::plan`] what to do before it runs: extra latency, and maybe
 //! an injected failure (429 with or without `Retry-After`, a 5xx, holding the connection,
-//! dropping it). Rules for "the next N calls" are consumed in the order they were added.
+//! dropping it). Rules for "the next N calls" are consumed in the order they were added,
+//! by the front-agnostic engine in [`rules`] (the AWS front uses it too).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -13,6 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::inventory::Permissions;
 use crate::ratelimit::{RateLimit, TokenBucket};
+
+#[path = "fault_rules.rs"]
+pub mod rules;
+use rules::Rules;
 
 /// The operations the simulator serves (OCI's operation names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -126,19 +131,12 @@ pub enum FaultCommand {
     Clear,
 }
 
-/// What to do with one call.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Plan {
-    /// Sleep this long first.
-    pub latency: Duration,
-    /// Then fail this way instead of serving.
-    pub failure: Option<Failure>,
-}
+/// What to do with one OCI call.
+pub type Plan = rules::Plan<Failure>;
 
 #[derive(Debug)]
 struct FaultState {
-    latency: HashMap<Option<Operation>, Duration>,
-    pending: Vec<(Option<Operation>, Failure, u32)>,
+    rules: Rules<Operation, Failure>,
     auth_outage: bool,
     permissions: HashMap<String, Permissions>,
     fabric_delay: Duration,
@@ -158,8 +156,7 @@ impl Faults {
     pub fn new(fabric_delay: Duration, rate_limit: Option<RateLimit>) -> Self {
         Faults {
             inner: Arc::new(Mutex::new(FaultState {
-                latency: HashMap::new(),
-                pending: Vec::new(),
+                rules: Rules::default(),
                 auth_outage: false,
                 permissions: HashMap::new(),
                 fabric_delay,
@@ -178,20 +175,14 @@ impl Faults {
     pub fn apply(&self, cmd: FaultCommand) {
         let mut s = self.lock();
         match cmd {
-            FaultCommand::Latency {
-                operation,
-                millis: 0,
-            } => {
-                s.latency.remove(&operation);
-            }
-            FaultCommand::Latency { operation, millis } => {
-                s.latency.insert(operation, Duration::from_millis(millis));
-            }
+            FaultCommand::Latency { operation, millis } => s
+                .rules
+                .set_latency(operation, Duration::from_millis(millis)),
             FaultCommand::Fail {
                 operation,
                 count,
                 failure,
-            } => s.pending.push((operation, failure, count)),
+            } => s.rules.fail_next(operation, count, failure),
             FaultCommand::AuthOutage { enabled } => s.auth_outage = enabled,
             FaultCommand::Permissions {
                 principal,
@@ -205,8 +196,7 @@ impl Faults {
                 s.buckets.clear();
             }
             FaultCommand::Clear => {
-                s.latency.clear();
-                s.pending.clear();
+                s.rules.clear();
                 s.auth_outage = false;
                 s.permissions.clear();
             }
@@ -254,27 +244,7 @@ impl Faults {
 
     /// Decides latency and failure for one call, consuming a pending failure.
     pub fn plan(&self, op: Operation) -> Plan {
-        let mut s = self.lock();
-        let latency = s
-            .latency
-            .get(&Some(op))
-            .or_else(|| s.latency.get(&None))
-            .copied()
-            .unwrap_or_default();
-        let mut failure = None;
-        if let Some(i) = s
-            .pending
-            .iter()
-            .position(|(o, _, n)| *n > 0 && o.is_none_or(|o| o == op))
-        {
-            let rule = &mut s.pending[i];
-            rule.2 -= 1;
-            failure = Some(rule.1);
-            if rule.2 == 0 {
-                s.pending.remove(i);
-            }
-        }
-        Plan { latency, failure }
+        self.lock().rules.plan(op)
     }
 
     /// Whether the authentication outage is on.

@@ -1,22 +1,33 @@
-//! A faithful simulator of the parts of the OCI control plane pgvip uses, and of the VCN
-//! fabric that delivers a secondary private IP's traffic only to the VNIC that holds it.
+//! Faithful simulators of the cloud control planes pgvip uses, one front per cloud, over
+//! one fabric that delivers a secondary private IP's traffic only to the network interface
+//! the control plane says holds it.
 //!
-//! Data flow: an [`Inventory`] (JSON) seeds the in-memory [`state`]. HTTPS listeners
-//! ([`server`]) authenticate each request ([`auth`], request signatures per OCI's spec),
-//! apply fault injection ([`faults`]), run the operation against the state, log the call
-//! ([`calllog`]) and answer in OCI's JSON. Every change of an IP's assignment is pushed,
-//! after a propagation delay, to the [`fabric`]: an nftables `bridge` table in the fabric
-//! network namespace. [`Sim::start`] wires it all and returns a [`SimHandle`] for tests.
+//! OCI front (the crate root's modules, kept in place): an [`Inventory`] (JSON) seeds the
+//! in-memory [`state`]. HTTPS listeners ([`server`]) authenticate each request ([`auth`],
+//! request signatures per OCI's spec), apply fault injection ([`faults`]), run the
+//! operation against the state, log the call ([`calllog`]) and answer in OCI's JSON.
+//! [`Sim::start`] wires it and returns a [`SimHandle`].
 //!
-//! Where OCI's behaviour is not documented the code says `GUESS:` next to what it does.
+//! AWS front ([`aws`]): the EC2 Query API with SigV4, IMDSv2 and its own fault injection;
+//! [`aws::AwsSim::start`] returns an [`aws::AwsSimHandle`].
+//!
+//! Shared, front-agnostic: the HTTP plumbing ([`http`]), the [`fabric`] (an nftables
+//! `bridge` table in the fabric network namespace, fed by [`fabric::Feed`] after a
+//! propagation delay with every change of an address's holder), CIDR rules ([`cidr`]),
+//! the token bucket ([`ratelimit`]), the fault-rule engine ([`faults::rules`]), the call
+//! log storage ([`calllog::Journal`]) and the PKI ([`pki`]).
+//!
+//! Where a cloud's behaviour is not documented the code says `GUESS:` next to what it does.
 #![forbid(unsafe_code)]
 
 pub mod api_error;
 pub mod auth;
+pub mod aws;
 pub mod calllog;
 pub mod cidr;
 pub mod fabric;
 pub mod faults;
+pub mod http;
 pub mod inventory;
 pub mod jwt;
 pub mod keys;

@@ -1,24 +1,38 @@
-//! `cloudsim`: runs the OCI simulator from an inventory file and prints its URLs as one
-//! JSON line on stdout when ready; stops on SIGINT/SIGTERM.
+//! `cloudsim`: runs one cloud front (OCI by default, or `--cloud aws`) from an inventory
+//! file over the fabric, prints its URLs as one JSON line on stdout when ready, and stops
+//! on SIGINT/SIGTERM.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use pgvip_cloudsim::aws::{AwsInventory, AwsSim, AwsSimConfig};
 use pgvip_cloudsim::{FabricConfig, FabricMode, Inventory, RateLimit, Sim, SimConfig};
 
-/// OCI control-plane simulator for the pgvip testbed.
+/// Which cloud front to run.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Cloud {
+    /// OCI Core Services, federation, OKE workload identity, IMDS.
+    Oci,
+    /// Amazon EC2 Query API and IMDSv2.
+    Aws,
+}
+
+/// Cloud control-plane simulator for the pgvip testbed.
 #[derive(Parser, Debug)]
 #[command(name = "cloudsim")]
 struct Args {
-    /// Inventory JSON file.
+    /// The cloud front.
+    #[arg(long, value_enum, default_value = "oci")]
+    cloud: Cloud,
+    /// Inventory JSON file (an OCI `Inventory` or, with `--cloud aws`, an `AwsInventory`).
     #[arg(long)]
     inventory: PathBuf,
     /// Where to write the CA certificate (PEM).
     #[arg(long)]
     ca_out: PathBuf,
-    /// Core API listen address.
+    /// Core API (OCI) or EC2 API (AWS) listen address.
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
     /// Auth (federation) listen address.
@@ -60,6 +74,9 @@ struct Args {
     /// Rate limit burst.
     #[arg(long, default_value_t = 10)]
     rate_burst: u32,
+    /// AWS: delay before a reassigned address is visible on its new interface.
+    #[arg(long, default_value_t = 30)]
+    remap_delay_ms: u64,
 }
 
 #[tokio::main]
@@ -71,41 +88,68 @@ async fn main() -> anyhow_free::Result {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    let inventory: Inventory = serde_json::from_slice(&std::fs::read(&args.inventory)?)?;
     let mode = match args.fabric_mode.as_str() {
         "mac-sticky" => FabricMode::MacSticky,
         "assignment-routed" => FabricMode::AssignmentRouted,
         other => return Err(format!("unknown fabric mode {other}").into()),
     };
-    let mut cfg = SimConfig::new(inventory, args.ca_out);
-    cfg.listen = args.listen;
-    cfg.auth_listen = args.auth_listen;
-    cfg.proxymux_listen = args.proxymux_listen;
-    cfg.admin_listen = args.admin_listen;
-    cfg.imds_ip = args.imds_ip;
-    cfg.tls_names = args.tls_names;
-    if let Some(p) = &args.key_pool {
-        cfg.key_pool = pgvip_cloudsim::keys::split_pem_private_keys(&std::fs::read_to_string(p)?);
-    }
-    cfg.token_ttl = Duration::from_secs(args.token_ttl_secs);
-    cfg.rate_limit = args.rate_per_second.map(|per_second| RateLimit {
-        per_second,
-        burst: args.rate_burst,
-    });
-    cfg.fabric = args.fabric_netns.map(|netns| FabricConfig {
+    let fabric = args.fabric_netns.clone().map(|netns| FabricConfig {
         netns,
-        bridge: args.fabric_bridge,
+        bridge: args.fabric_bridge.clone(),
         mode,
         propagation_delay: Duration::from_millis(args.fabric_delay_ms),
     });
-    let sim = Sim::start(cfg).await?;
-    println!("{}", serde_json::to_string(sim.urls())?);
+    let rate_limit = args.rate_per_second.map(|per_second| RateLimit {
+        per_second,
+        burst: args.rate_burst,
+    });
+    let raw = std::fs::read(&args.inventory)?;
+    match args.cloud {
+        Cloud::Oci => {
+            let mut cfg = SimConfig::new(serde_json::from_slice::<Inventory>(&raw)?, args.ca_out);
+            cfg.listen = args.listen;
+            cfg.auth_listen = args.auth_listen;
+            cfg.proxymux_listen = args.proxymux_listen;
+            cfg.admin_listen = args.admin_listen;
+            cfg.imds_ip = args.imds_ip;
+            cfg.tls_names = args.tls_names;
+            if let Some(p) = &args.key_pool {
+                cfg.key_pool =
+                    pgvip_cloudsim::keys::split_pem_private_keys(&std::fs::read_to_string(p)?);
+            }
+            cfg.token_ttl = Duration::from_secs(args.token_ttl_secs);
+            cfg.rate_limit = rate_limit;
+            cfg.fabric = fabric;
+            let sim = Sim::start(cfg).await?;
+            println!("{}", serde_json::to_string(sim.urls())?);
+            wait_for_signal().await?;
+            sim.shutdown().await;
+        }
+        Cloud::Aws => {
+            let mut cfg = AwsSimConfig::new(serde_json::from_slice::<AwsInventory>(&raw)?);
+            cfg.listen = args.listen;
+            cfg.admin_listen = args.admin_listen;
+            cfg.imds_ip = args.imds_ip;
+            cfg.tls_names = args.tls_names;
+            cfg.ca_out = Some(args.ca_out);
+            cfg.rate_limit = rate_limit;
+            cfg.fabric = fabric;
+            cfg.remap_delay = Duration::from_millis(args.remap_delay_ms);
+            let sim = AwsSim::start(cfg).await?;
+            println!("{}", serde_json::to_string(sim.urls())?);
+            wait_for_signal().await?;
+            sim.shutdown().await;
+        }
+    }
+    Ok(())
+}
+
+async fn wait_for_signal() -> std::io::Result<()> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
-    sim.shutdown().await;
     Ok(())
 }
 

@@ -11,18 +11,17 @@ use std::time::Duration;
 
 use serde::Serialize;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::calllog::CallLog;
-use crate::fabric::{self, FabricConfig};
+use crate::fabric::{self, FabricConfig, FabricStatus, Feed};
 use crate::faults::Faults;
 use crate::inventory::Inventory;
 use crate::jwt::TokenIssuer;
 use crate::pki::{self, InstanceIdentity, Pki};
 use crate::ratelimit::RateLimit;
-use crate::server::ctx::{lock, FabricStatus, FabricUpdate};
 use crate::server::{self, admin, core, identity, imds, Ctx, Router};
 use crate::state::State;
 use crate::{auth::Registry, Error, Result};
@@ -170,16 +169,7 @@ impl Sim {
         std::fs::write(&cfg.ca_out, &pki.ca_pem)?;
 
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let (fabric_tx, fabric_rx) = mpsc::unbounded_channel();
-        let initial = FabricUpdate {
-            generation: 0,
-            assignments: state.assignments(),
-        };
-        let status0 = fabric::apply_update(cfg.fabric.as_ref(), &initial).await;
-        if let Some(e) = &status0.error {
-            return Err(Error::Fabric(e.clone()));
-        }
-        let (status_tx, status_rx) = watch::channel(status0);
+        let (feed, fabric_task) = Feed::start(cfg.fabric.clone(), state.assignments()).await?;
 
         let ctx = Arc::new(Ctx {
             registry: Registry::new(&cfg.inventory, issuer)?,
@@ -205,9 +195,7 @@ impl Sim {
             max_skew: cfg.max_clock_skew,
             retry: Mutex::new(Default::default()),
             shutdown: shutdown_rx,
-            fabric_tx,
-            generation: Mutex::new(0),
-            fabric_status: status_rx,
+            fabric: feed,
         });
 
         let tls = TlsAcceptor::from(pki.server_config()?);
@@ -220,11 +208,7 @@ impl Sim {
                 .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0))),
         )
         .await?;
-        let mut tasks = vec![tokio::spawn(fabric::run(
-            cfg.fabric.clone(),
-            fabric_rx,
-            status_tx,
-        ))];
+        let mut tasks = vec![fabric_task];
         let routers: [(TcpListener, Option<TlsAcceptor>, Router); 4] = [
             (core_l, Some(tls.clone()), Arc::new(core::route)),
             (auth_l, Some(tls.clone()), Arc::new(identity::route_auth)),
@@ -253,7 +237,7 @@ impl Sim {
             imds: imds_urls,
             ca_path: cfg.ca_out.clone(),
         };
-        tracing::info!(core = %urls.core, admin = %urls.admin, "ocisim started");
+        tracing::info!(core = %urls.core, admin = %urls.admin, "cloudsim oci front started");
         Ok(SimHandle {
             ctx,
             urls,
@@ -317,15 +301,11 @@ impl SimHandle {
     }
     /// What the fabric applied last.
     pub fn fabric_status(&self) -> FabricStatus {
-        self.ctx.fabric_status.borrow().clone()
+        self.ctx.fabric.status()
     }
     /// Waits until the fabric has applied every control-plane change made so far.
     pub async fn wait_fabric_synced(&self, timeout: Duration) -> bool {
-        let target = *lock(&self.ctx.generation);
-        let mut rx = self.ctx.fabric_status.clone();
-        tokio::time::timeout(timeout, rx.wait_for(|s| s.generation >= target))
-            .await
-            .is_ok_and(|r| r.is_ok())
+        self.ctx.fabric.wait_synced(timeout).await
     }
     /// Stops every listener and task and removes the fabric table.
     pub async fn shutdown(self) {

@@ -16,6 +16,8 @@ use crate::cidr::Cidr;
 use crate::inventory;
 use crate::model::{CreateIpDetails, UpdateIpDetails};
 
+pub use crate::fabric::Assignment;
+
 /// IPv4 `PrivateIp` or `Ipv6` resources (same semantics, different paths and fields).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Family {
@@ -104,20 +106,6 @@ pub struct IpRec {
     pub time_created: String,
     /// Opaque version; changes on every modification.
     pub etag: String,
-}
-
-/// Where a secondary IP is delivered, for the fabric.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Assignment {
-    /// The address.
-    pub ip: IpAddr,
-    /// VNIC OCID, `None` when nobody holds it (deleted).
-    pub vnic_id: Option<String>,
-    /// The VNIC's fabric port.
-    pub port: Option<String>,
-    /// The VNIC's MAC.
-    pub mac: Option<String>,
 }
 
 /// Filters of `ListPrivateIps` / `ListIpv6s`.

@@ -3,183 +3,19 @@
 //! is NOT reachable through it — and shows the cloud move (a signed UpdatePrivateIp)
 //! plus gratuitous ARP is what makes it reachable. Also checks assignment-routed mode.
 //!
-//! Topology (all namespaces created and deleted here, names `osimt-<pid>-<n>-*`):
+//! Topology (see `common/netns.rs`; names `csimt-<pid>-<n>-*`):
 //! `fab` holds bridge `br0` with ports `pa`, `pb` (VNICs of n1, n2) and `pcl` (client);
 //! `a`, `b`, `cl` each have `eth0` in 10.0.10.0/24. Nothing touches the root namespace.
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
+use common::netns::*;
 use common::*;
 use pgvip_cloudsim::fabric::{self, FabricConfig, FabricMode};
 use pgvip_cloudsim::state::Assignment;
 use reqwest::Method;
-
-const VIP: &str = "10.0.10.200";
-static SEQ: AtomicU32 = AtomicU32::new(0);
-
-fn sh(args: &[&str]) -> Result<String, String> {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .map_err(|e| format!("{args:?}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-fn must(args: &[&str]) -> String {
-    sh(args).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// Namespaces and listener threads, torn down on drop (also when the test panics).
-struct Testbed {
-    fab: String,
-    a: String,
-    b: String,
-    cl: String,
-    stop: Arc<AtomicBool>,
-}
-
-impl Drop for Testbed {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        std::thread::sleep(Duration::from_millis(100));
-        for ns in [&self.fab, &self.a, &self.b, &self.cl] {
-            let _ = sh(&["ip", "netns", "del", ns]);
-        }
-    }
-}
-
-fn can_run() -> bool {
-    let root = nix::unistd::Uid::effective().is_root();
-    let tools = ["ip", "nft", "arping"].iter().all(|t| {
-        Command::new("sh")
-            .args(["-c", &format!("command -v {t}")])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
-    if !(root && tools) {
-        eprintln!("skipped: needs root, ip, nft and arping (iputils-arping)");
-    }
-    root && tools
-}
-
-fn in_netns<T: Send + 'static>(
-    ns: &str,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> std::thread::JoinHandle<T> {
-    let path = format!("/run/netns/{ns}");
-    std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).expect("netns file");
-        nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
-        f()
-    })
-}
-
-/// Serves `name` on every TCP connection to port 5432 inside `ns` until `stop`.
-fn listen(ns: &str, name: &'static str, stop: Arc<AtomicBool>) {
-    let (tx, rx) = std::sync::mpsc::channel();
-    in_netns(ns, move || {
-        let l = TcpListener::bind("0.0.0.0:5432").expect("bind");
-        l.set_nonblocking(true).expect("nonblocking");
-        tx.send(()).expect("ready");
-        while !stop.load(Ordering::SeqCst) {
-            match l.accept() {
-                Ok((mut s, _)) => {
-                    let _ = s.write_all(name.as_bytes());
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(20)),
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(5))
-        .expect("listener ready");
-}
-
-/// Who answers a TCP connection from the client namespace to `ip:5432` (None = nobody).
-fn who_answers(tb: &Testbed, ip: &str) -> Option<String> {
-    let addr: SocketAddr = format!("{ip}:5432").parse().unwrap();
-    in_netns(&tb.cl, move || {
-        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-        let mut buf = String::new();
-        s.read_to_string(&mut buf).ok()?;
-        Some(buf)
-    })
-    .join()
-    .unwrap()
-}
-
-fn testbed() -> Testbed {
-    let id = format!(
-        "osimt-{}-{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::SeqCst)
-    );
-    let tb = Testbed {
-        fab: format!("{id}-fab"),
-        a: format!("{id}-a"),
-        b: format!("{id}-b"),
-        cl: format!("{id}-cl"),
-        stop: Arc::new(AtomicBool::new(false)),
-    };
-    for ns in [&tb.fab, &tb.a, &tb.b, &tb.cl] {
-        must(&["ip", "netns", "add", ns]);
-        must(&["ip", "-n", ns, "link", "set", "lo", "up"]);
-    }
-    must(&["ip", "-n", &tb.fab, "link", "add", "br0", "type", "bridge"]);
-    must(&["ip", "-n", &tb.fab, "link", "set", "br0", "up"]);
-    for (ns, port, mac, ip) in [
-        (&tb.a, "pa", "02:00:17:00:00:01", "10.0.10.11/24"),
-        (&tb.b, "pb", "02:00:17:00:00:02", "10.0.10.12/24"),
-        (&tb.cl, "pcl", "02:00:17:00:00:99", "10.0.10.50/24"),
-    ] {
-        must(&[
-            "ip", "-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", port, "netns",
-            &tb.fab,
-        ]);
-        must(&["ip", "-n", ns, "link", "set", "eth0", "address", mac]);
-        must(&["ip", "-n", ns, "addr", "add", ip, "dev", "eth0"]);
-        must(&["ip", "-n", ns, "link", "set", "eth0", "up"]);
-        must(&["ip", "-n", &tb.fab, "link", "set", port, "master", "br0"]);
-        must(&["ip", "-n", &tb.fab, "link", "set", port, "up"]);
-    }
-    listen(&tb.a, "A", tb.stop.clone());
-    listen(&tb.b, "B", tb.stop.clone());
-    tb
-}
-
-fn add_vip_and_garp(ns: &str) {
-    must(&[
-        "ip",
-        "-n",
-        ns,
-        "addr",
-        "add",
-        &format!("{VIP}/32"),
-        "dev",
-        "eth0",
-    ]);
-    garp(ns);
-}
-
-fn garp(ns: &str) {
-    must(&[
-        "ip", "netns", "exec", ns, "arping", "-q", "-U", "-c", "2", "-w", "2", "-I", "eth0", "-s",
-        VIP, VIP,
-    ]);
-}
 
 async fn move_vip_to(sim: &pgvip_cloudsim::SimHandle, vnic: &str) {
     let c = client(sim);
@@ -206,7 +42,10 @@ async fn move_vip_to(sim: &pgvip_cloudsim::SimHandle, vnic: &str) {
     assert_eq!(sim.fabric_status().error, None);
 }
 
-async fn start_sim(tb: &Testbed, mode: FabricMode) -> (pgvip_cloudsim::SimHandle, tempfile::TempDir) {
+async fn start_sim(
+    tb: &Testbed,
+    mode: FabricMode,
+) -> (pgvip_cloudsim::SimHandle, tempfile::TempDir) {
     let fab = tb.fab.clone();
     start_with(move |cfg| {
         cfg.fabric = Some(FabricConfig {

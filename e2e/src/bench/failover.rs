@@ -25,7 +25,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use pgvip_ocisim::{faults::Operation, FaultCommand};
+use pgvip_cloudsim::{faults::Operation, FaultCommand};
 use serde::Serialize;
 
 use crate::{
@@ -212,7 +212,7 @@ async fn start_pgvip(tb: &Testbed) -> Result<()> {
     for n in &tb.layout.nodes {
         pgvip::start_agent(&tb.layout, n)?;
     }
-    pgvip::start_controller(&tb.layout, 0, CloudMode::Oci)?;
+    pgvip::start_controller(&tb.layout, 0, CloudMode::Cloud)?;
     Ok(())
 }
 

@@ -28,7 +28,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use pgvip_ocisim::{CallLog, RateLimit, Sim, SimConfig};
+use pgvip_cloudsim::{CallLog, RateLimit, Sim, SimConfig};
 use tracing::info;
 
 use crate::{
@@ -132,10 +132,10 @@ pub async fn run(opts: &Options) -> Result<Report> {
     };
     world.validate().map_err(Error::Other)?;
     let peak = world.peak_ips_per_vnic(&world.storm_clusters(opts.storm));
-    if peak > pgvip_ocisim::state::MAX_IPS_PER_VNIC {
+    if peak > pgvip_cloudsim::state::MAX_IPS_PER_VNIC {
         return Err(Error::Other(format!(
             "the storm would put {peak} addresses on one VNIC; OCI allows {}: use more --scale-nodes",
-            pgvip_ocisim::state::MAX_IPS_PER_VNIC
+            pgvip_cloudsim::state::MAX_IPS_PER_VNIC
         )));
     }
     let bin = match &opts.controller_bin {
@@ -224,7 +224,7 @@ async fn phases(
     world: &World,
     opts: &Options,
     bin: &PathBuf,
-    sim: &pgvip_ocisim::SimHandle,
+    sim: &pgvip_cloudsim::SimHandle,
     roles: &rest_stub::Roles,
     board: &StatusBoard,
 ) -> Result<Report> {
@@ -359,7 +359,7 @@ mod run_once {
     #[ignore]
     async fn defaults() {
         let _ = tracing_subscriber::fmt()
-            .with_env_filter("info,kube=warn,pgvip_ocisim=warn")
+            .with_env_filter("info,kube=warn,pgvip_cloudsim=warn")
             .try_init();
         #[derive(clap::Parser)]
         struct Cli {

@@ -52,7 +52,7 @@ async fn run(tb: &Testbed) -> Result<()> {
     for n in &tb.layout.nodes {
         start_agent(&tb.layout, n)?;
     }
-    start_controller(&tb.layout, 0, CloudMode::Oci)?;
+    start_controller(&tb.layout, 0, CloudMode::Cloud)?;
     let manifest = scenario::vip_manifest(tb, false);
     println!("== kubectl apply -f -\n{manifest}");
     tb.kubectl_apply(&manifest)?;

@@ -97,7 +97,7 @@ fn start_pgvip(layout: &Layout, no_cloud: bool) -> pgvip_e2e::Result<()> {
         if no_cloud {
             CloudMode::None
         } else {
-            CloudMode::Oci
+            CloudMode::Cloud
         },
     )?;
     println!("pgvip started; logs in {}", layout.path("logs").display());

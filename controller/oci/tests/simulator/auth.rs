@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
+use pgvip_cloudsim::Operation;
 use pgvip_oci::OciClient;
-use pgvip_ocisim::Operation;
 
 use crate::harness::*;
 

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use futures::future::join_all;
+use pgvip_cloudsim::Operation;
 use pgvip_oci::MoveRequest;
-use pgvip_ocisim::Operation;
 
 use crate::harness::*;
 

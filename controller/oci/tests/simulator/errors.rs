@@ -1,8 +1,8 @@
 //! Each typed error class, provoked against the simulator, with the simulator's state checked
 //! to be untouched and its call log showing what OCI answered.
 
+use pgvip_cloudsim::{Failure, Operation};
 use pgvip_oci::{OciClient, OciError};
-use pgvip_ocisim::{Failure, Operation};
 
 use crate::harness::*;
 

@@ -1,4 +1,4 @@
-//! Starting an in-process `pgvip-ocisim` on 127.0.0.1 and building real `OciClient`s for each
+//! Starting an in-process `pgvip-cloudsim` on 127.0.0.1 and building real `OciClient`s for each
 //! auth mode against it.
 //!
 //! Data flow: [`inventory`] describes the simulated tenancy (the simulator's example world plus
@@ -12,9 +12,9 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use pgvip_cloudsim::inventory::{ApiUser, Instance, Permissions, SecondaryIp, Vnic, WorkloadToken};
+use pgvip_cloudsim::{CallRecord, Failure, Inventory, Operation, Sim, SimConfig, SimHandle};
 use pgvip_oci::{AuthConfig, MoveRequest, OciClient, OciConfig, OciError};
-use pgvip_ocisim::inventory::{ApiUser, Instance, Permissions, SecondaryIp, Vnic, WorkloadToken};
-use pgvip_ocisim::{CallRecord, Failure, Inventory, Operation, Sim, SimConfig, SimHandle};
 
 /// The OCI documentation's sample key (PKCS#1), and the same key as PKCS#8 and encrypted PKCS#8.
 pub const KEY_PKCS1: &str = include_str!("../fixtures/oci_doc_key.pem");
@@ -136,7 +136,7 @@ pub fn load_ip(j: usize) -> IpAddr {
 pub async fn start(f: impl FnOnce(&mut SimConfig)) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = SimConfig::new(inventory(), dir.path().join("ca.pem"));
-    cfg.key_pool = pgvip_ocisim::keys::split_pem_private_keys(KEY_POOL);
+    cfg.key_pool = pgvip_cloudsim::keys::split_pem_private_keys(KEY_POOL);
     f(&mut cfg);
     let sim = Sim::start(cfg).await.unwrap();
     Env { sim, dir }

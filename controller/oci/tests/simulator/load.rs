@@ -6,8 +6,8 @@
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
+use pgvip_cloudsim::{CallRecord, RateLimit};
 use pgvip_oci::{MoveRequest, OciClient, OciConfig};
-use pgvip_ocisim::{CallRecord, RateLimit};
 
 use crate::harness::*;
 
@@ -105,13 +105,13 @@ async fn concurrent_moves_stay_under_the_tenancy_rate_limit() {
     assert_eq!(throttled(&env), 0, "the simulator throttled the client");
     let updates = calls
         .iter()
-        .filter(|r| r.operation == pgvip_ocisim::Operation::UpdatePrivateIp)
+        .filter(|r| r.operation == pgvip_cloudsim::Operation::UpdatePrivateIp)
         .count();
     assert_eq!(updates, IPS);
     // 100 moves to 8 nodes, all at once: each node's VNIC is looked up once, not once per move.
     let lookups = calls
         .iter()
-        .filter(|r| r.operation == pgvip_ocisim::Operation::GetInstance)
+        .filter(|r| r.operation == pgvip_cloudsim::Operation::GetInstance)
         .count();
     assert_eq!(lookups, NODES, "one VNIC lookup per node");
     // Arrival rate as the simulator saw it (its own timestamps): within any second, no more

@@ -1,5 +1,5 @@
 //! Integration tests of the real `OciClient` against the project's OCI simulator
-//! (`pgvip-ocisim`) running in-process on 127.0.0.1: every auth mode and token refresh, each
+//! (`pgvip-cloudsim`) running in-process on 127.0.0.1: every auth mode and token refresh, each
 //! error class, retries under injected faults, many concurrent moves under the simulator's
 //! rate limit, confirmations from one subnet listing, and the update-permission check.
 

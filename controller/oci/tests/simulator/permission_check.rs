@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
+use pgvip_cloudsim::Operation;
 use pgvip_oci::OciClient;
-use pgvip_ocisim::Operation;
 
 use crate::harness::*;
 
@@ -57,7 +57,7 @@ async fn principal_without_the_grant_gets_the_statement_to_add() {
     // The grant added at runtime (IAM policy change): the same client now passes.
     env.sim.faults().set_permissions(
         USER_READ_ONLY,
-        pgvip_ocisim::inventory::Permissions {
+        pgvip_cloudsim::inventory::Permissions {
             read: true,
             update: true,
         },

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
+use pgvip_cloudsim::{Failure, Operation};
 use pgvip_oci::{OciClient, OciError};
-use pgvip_ocisim::{Failure, Operation};
 
 use crate::harness::*;
 

@@ -59,7 +59,7 @@ fn answer(ctx: &Ctx, req: &Req) -> Resp {
             }
         }
         ("GET", "/assignments") => Resp::json(200, &lock(&ctx.state).assignments()),
-        ("GET", "/fabric") => Resp::json(200, &*ctx.fabric_status.borrow()),
+        ("GET", "/fabric") => Resp::json(200, &ctx.fabric.status()),
         _ => ApiError::no_route().into(),
     }
 }

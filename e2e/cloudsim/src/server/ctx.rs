@@ -6,27 +6,21 @@ use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tracing::info;
 
 use super::{Handled, Req};
 use crate::api_error::ApiError;
 use crate::auth::{verify_signed, Principal, Registry, SignedRequest};
 use crate::calllog::CallLog;
+use crate::fabric::Feed;
 use crate::faults::Faults;
 use crate::inventory::Permissions;
 use crate::pki::InstanceIdentity;
 use crate::server::retry::RetryStore;
-use crate::state::{Assignment, State};
+use crate::state::State;
 
-/// A snapshot of assignments for the fabric, numbered in change order.
-#[derive(Debug, Clone)]
-pub struct FabricUpdate {
-    /// Change number (increasing).
-    pub generation: u64,
-    /// Every secondary address and where it goes.
-    pub assignments: Vec<Assignment>,
-}
+pub use crate::fabric::{FabricStatus, FabricUpdate};
 
 /// Shared handler context.
 pub struct Ctx {
@@ -54,26 +48,8 @@ pub struct Ctx {
     pub retry: Mutex<RetryStore>,
     /// Shutdown signal.
     pub shutdown: watch::Receiver<bool>,
-    /// Sends assignment snapshots to the fabric task (after its delay).
-    pub fabric_tx: mpsc::UnboundedSender<FabricUpdate>,
-    /// Last generation handed to the fabric.
-    pub generation: Mutex<u64>,
-    /// What the fabric last applied.
-    pub fabric_status: watch::Receiver<FabricStatus>,
-}
-
-/// What the fabric has applied.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FabricStatus {
-    /// Generation of the last applied snapshot (0 = initial).
-    pub generation: u64,
-    /// The ruleset text last applied (empty without a fabric namespace).
-    pub ruleset: String,
-    /// Assignments the fabric enforces now.
-    pub assignments: Vec<Assignment>,
-    /// Last error from `nft`, if the last apply failed.
-    pub error: Option<String>,
+    /// The link to the fabric (generations, delayed snapshots, applied status).
+    pub fabric: Feed,
 }
 
 /// Recovers the guard of a poisoned mutex (a panicked handler must not wedge the sim).
@@ -126,18 +102,8 @@ impl Ctx {
 
     /// Tells the fabric about the current assignments (after the propagation delay).
     pub fn assignments_changed(&self, st: &State) {
-        let mut g = lock(&self.generation);
-        *g += 1;
-        let update = FabricUpdate {
-            generation: *g,
-            assignments: st.assignments(),
-        };
-        let delay = self.faults.fabric_delay();
-        let tx = self.fabric_tx.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            let _ = tx.send(update);
-        });
+        self.fabric
+            .publish(st.assignments(), self.faults.fabric_delay());
     }
 
     /// The VNIC currently holding `ip` in the control plane.

@@ -2,6 +2,9 @@
 //! HTTPS client trusting the simulator's CA, and simulator start-up with a test user.
 #![allow(dead_code)]
 
+pub mod aws;
+pub mod netns;
+
 use std::time::{Duration, SystemTime};
 
 use base64::Engine;

@@ -6,7 +6,7 @@
 
 use std::{collections::BTreeMap, path::Path, time::Duration};
 
-use pgvip_ocisim::{CallRecord, Operation};
+use pgvip_cloudsim::{CallRecord, Operation};
 use serde::Serialize;
 
 use super::procstat::Window;

@@ -8,7 +8,7 @@
 
 use std::net::Ipv4Addr;
 
-use pgvip_ocisim::inventory::{
+use pgvip_cloudsim::inventory::{
     ApiUser, Instance, Inventory, Permissions, SecondaryIp, Subnet, Vnic,
 };
 use serde_json::{json, Value};
@@ -345,7 +345,7 @@ mod tests {
         assert_eq!(inv.secondary_ips.len(), 30);
         assert_eq!(inv.secondary_ips[5].vnic_id, world.vnic_id(1));
         assert_eq!(inv.secondary_ips[5].ip_address, "10.64.4.5");
-        let st = pgvip_ocisim::state::State::from_inventory(&inv);
+        let st = pgvip_cloudsim::state::State::from_inventory(&inv);
         assert!(st.is_ok(), "the simulator accepts the inventory");
     }
 
