@@ -67,6 +67,40 @@ pub fn ensure_api_key(dir: &Path) -> Result<String> {
     Ok(fp)
 }
 
+/// The EC2 inventory of the testbed's AWS flavour: one instance and one ENI per worker (its
+/// fabric port), the controller's IAM user allowed exactly the three actions pgvip needs.
+pub fn aws_inventory(layout: &Layout) -> pgvip_cloudsim::aws::AwsInventory {
+    use pgvip_cloudsim::aws::{AwsInventory, IamPrincipal, NetworkInterface};
+    let mut inv = AwsInventory::new("111122223333", &layout.region).subnet(
+        &layout.subnet_id,
+        &layout.vcn_id,
+        &layout.subnet_cidr,
+        &layout.zone,
+    );
+    for n in &layout.nodes {
+        inv = inv.instance(&n.instance_id, &n.name, &layout.zone).eni(
+            NetworkInterface::attached(
+                &n.vnic_id,
+                &layout.subnet_id,
+                &n.mac,
+                &n.ip,
+                &n.instance_id,
+                0,
+            )
+            .port(&n.fabric_port),
+        );
+    }
+    inv.principal(
+        IamPrincipal::user("pgvip-controller", AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY).allowing(
+            &[
+                "ec2:DescribeNetworkInterfaces",
+                "ec2:AssignPrivateIpAddresses",
+                "ec2:UnassignPrivateIpAddresses",
+            ],
+        ),
+    )
+}
+
 /// The inventory of the testbed's tenancy (pure apart from reading the public key).
 pub fn inventory(
     layout: &Layout,

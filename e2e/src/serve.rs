@@ -1,7 +1,8 @@
 //! The testbed supervisor (`testbed serve`), a detached process that lives as long as the
 //! testbed: it relays loopback ports into the namespaces and keeps the worker Nodes' Ready
-//! condition and Leases fresh, as kubelets would; and it hosts the OCI simulator, which programs
-//! the fabric so that VIP traffic reaches only the VNIC the simulated control plane names.
+//! condition and Leases fresh, as kubelets would; and it hosts the cloud simulator (its OCI or
+//! its EC2 front, by the layout's flavour), which programs the fabric so that VIP traffic
+//! reaches only the interface the simulated control plane names.
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -13,7 +14,7 @@ use crate::{
     cloud, cluster,
     error::{Context, Error, Result},
     fwd,
-    layout::Layout,
+    layout::{CloudFlavour, Layout},
 };
 
 /// Starts the OCI simulator for the testbed's tenancy on its fixed loopback ports.
@@ -27,31 +28,67 @@ async fn start_sim(layout: &Layout) -> Result<pgvip_cloudsim::SimHandle> {
     cfg.listen = ([127, 0, 0, 1], layout.oci_port).into();
     cfg.admin_listen = Some(([127, 0, 0, 1], layout.oci_admin_port).into());
     cfg.imds_ip = Some([127, 0, 0, 1].into());
+    cfg.fabric = Some(fabric_config(layout));
+    Sim::start(cfg)
+        .await
+        .map_err(|e| Error::Other(format!("OCI simulator: {e}")))
+}
+
+/// Starts the simulator's EC2 front for the AWS flavour on the same fixed ports.
+async fn start_aws_sim(layout: &Layout) -> Result<pgvip_cloudsim::aws::AwsSimHandle> {
+    use pgvip_cloudsim::aws::{AwsSim, AwsSimConfig};
+    let mut cfg = AwsSimConfig::new(cloud::aws_inventory(layout));
+    cfg.listen = ([127, 0, 0, 1], layout.oci_port).into();
+    cfg.admin_listen = Some(([127, 0, 0, 1], layout.oci_admin_port).into());
+    cfg.ca_out = Some(layout.path("oci/ca.crt"));
+    cfg.fabric = Some(fabric_config(layout));
+    AwsSim::start(cfg)
+        .await
+        .map_err(|e| Error::Other(format!("EC2 simulator: {e}")))
+}
+
+/// The fabric both fronts program.
+fn fabric_config(layout: &Layout) -> FabricConfig {
     let mode = match std::env::var("PGVIP_FABRIC_MODE").as_deref() {
         Ok("assignment-routed") => FabricMode::AssignmentRouted,
         _ => FabricMode::MacSticky,
     };
-    cfg.fabric = Some(FabricConfig {
+    FabricConfig {
         netns: layout.fabric_netns.clone(),
         bridge: "br0".into(),
         mode,
         propagation_delay: Duration::ZERO,
-    });
-    Sim::start(cfg)
-        .await
-        .map_err(|e| Error::Other(format!("OCI simulator: {e}")))
+    }
+}
+
+/// The running front.
+enum Front {
+    Oci(pgvip_cloudsim::SimHandle),
+    Aws(pgvip_cloudsim::aws::AwsSimHandle),
+}
+
+impl Front {
+    async fn start(layout: &Layout) -> Result<Self> {
+        Ok(match layout.cloud {
+            CloudFlavour::Oci => Front::Oci(start_sim(layout).await?),
+            CloudFlavour::Aws => Front::Aws(start_aws_sim(layout).await?),
+        })
+    }
+
+    async fn shutdown(self) {
+        match self {
+            Front::Oci(s) => s.shutdown().await,
+            Front::Aws(s) => s.shutdown().await,
+        }
+    }
 }
 
 /// Runs until SIGTERM/SIGINT.
 pub async fn run(layout: Layout) -> Result<()> {
     let api: SocketAddr = ([127, 0, 0, 1], layout.apiserver_port).into();
     let oci: SocketAddr = ([127, 0, 0, 1], layout.oci_port).into();
-    let sim = start_sim(&layout).await?;
-    info!(
-        core = sim.core_url(),
-        admin = sim.admin_url(),
-        "OCI simulator up"
-    );
+    let sim = Front::start(&layout).await?;
+    info!(cloud = layout.cloud.key(), "cloud simulator up");
     let mut tasks = vec![];
     for ns in layout.forwarded_netns() {
         tasks.push(fwd::spawn(&ns, api, api)?);
