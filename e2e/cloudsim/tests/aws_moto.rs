@@ -451,7 +451,7 @@ async fn simulator_agrees_with_moto_where_moto_follows_aws() {
     let (s, m) = t.run("assign DryRun=true", &p).await;
     assert_eq!(
         (s.outcome(), m.status),
-        ((412, Some("DryRunOperation".into())), 200)
+        ((400, Some("UnknownParameter".into())), 200)
     );
     assert_eq!(
         t.moto(&unassign(e1, "10.0.10.60")).await.status,

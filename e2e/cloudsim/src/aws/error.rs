@@ -110,6 +110,15 @@ impl Ec2Error {
             format!("Invalid pagination token: {token}"),
         )
     }
+    /// 400 UnknownParameter: a parameter the action does not take (EC2 refuses them).
+    pub fn unknown_parameter(param: &str) -> Self {
+        Self::new(
+            400,
+            "UnknownParameter",
+            format!("The parameter {param} is not recognized"),
+        )
+    }
+
     /// 412 DryRunOperation: the caller may, but `DryRun` was set.
     pub fn dry_run() -> Self {
         Self::new(

@@ -28,7 +28,7 @@
 //! | Assign of an address held by another ENI, no `AllowReassignment` | refused: `InvalidIPAddress.InUse` (400) | 200; both ENIs list the address |
 //! | same with `AllowReassignment=true` | 200; the address moves (after the remap delay) | 200; both ENIs list it |
 //! | Assign of an address outside the ENI's subnet | `InvalidParameterValue` (400) | 200 |
-//! | `DryRun=true` on Assign | `DryRunOperation` (412), nothing changes (GUESS: AWS documents no `DryRun` for Assign/Unassign) | ignored: the call runs (200) |
+//! | `DryRun=true` on Assign | `UnknownParameter` (400), nothing changes: AWS documents no `DryRun` for Assign/Unassign | ignored: the call runs (200) |
 //! | Unassign of an address the ENI does not hold | `InvalidParameterValue` (400) | 200 |
 //! | unknown `Action` | `InvalidAction` (400) | 500 (HTML) |
 //! | `assignedPrivateIpAddressesSet` of Assign | the addresses of this call | every address of the ENI, primary included |

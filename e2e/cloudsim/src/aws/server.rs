@@ -222,6 +222,11 @@ fn execute(
     if action == Action::Unknown {
         return Err(Ec2Error::invalid_action(name));
     }
+    // AWS's API reference and service model list `DryRun` for DescribeNetworkInterfaces only;
+    // Assign/Unassign do not know the parameter, and EC2 refuses unknown parameters.
+    if action != Action::DescribeNetworkInterfaces && p.get("DryRun").is_some() {
+        return Err(Ec2Error::unknown_parameter("DryRun"));
+    }
     let dry_run = p.bool("DryRun")?.unwrap_or(false);
     // GUESS: required parameters are checked before authorization and DryRun.
     let call = parse(action, p)?;
@@ -235,10 +240,7 @@ fn execute(
         return Err(Ec2Error::unauthorized(&who.arn(&account), action.name()));
     }
     if dry_run {
-        // GUESS: DryRun checks permissions only, not that the resources exist. AWS's API
-        // reference (and service model) lists `DryRun` for DescribeNetworkInterfaces only;
-        // the simulator honours it for Assign/Unassign too (pgvip's permission check sends
-        // it and copes with either answer).
+        // GUESS: DryRun checks permissions only, not that the resources exist.
         return Err(Ec2Error::dry_run());
     }
     let now = Instant::now();
