@@ -395,19 +395,25 @@ impl Agent {
         }
     }
 
-    /// Brings the kernel's fence in line with the wanted set; a failure is counted and logged
-    /// once (the agent keeps working without it).
     fn sync_fence(&mut self) {
-        if let Err(error) = self.fence.sync() {
-            self.count(&error, "cannot set the fence; continuing without it");
-        }
-        self.metrics.fenced.set(self.fence.fenced() as i64);
+        sync_fence(&mut self.fence, &self.metrics, &self.cfg.node);
     }
 
     fn count(&self, error: &Error, what: &str) {
         self.metrics.error(error.category());
         warn!(%error, category = error.category(), node = %self.cfg.node, "{what}");
     }
+}
+
+/// Brings the kernel's fence in line with the wanted set; a failure is counted and logged
+/// once (the agent keeps working without it). A free function over the fields it needs, so
+/// `execute` can call it while it holds a VIP borrowed from the agent.
+fn sync_fence(fence: &mut Fencer, metrics: &Metrics, node: &str) {
+    if let Err(error) = fence.sync() {
+        metrics.error(error.category());
+        warn!(%error, category = error.category(), node = %node, "cannot set the fence; continuing without it");
+    }
+    metrics.fenced.set(fence.fenced() as i64);
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

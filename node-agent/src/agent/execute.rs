@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::time::Instant;
 
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use super::{Agent, Outcome, ReportRequest};
 use crate::error::Error;
@@ -46,10 +46,7 @@ impl Agent {
         if let Some((address, want)) = fence_for(vip, node, &keep, &self.reserved) {
             self.fence.want(address, want, Instant::now());
         }
-        if let Err(error) = self.fence.sync() {
-            self.metrics.error(error.category());
-            warn!(%error, vip = %key, "cannot set the fence; continuing without it");
-        }
+        super::sync_fence(&mut self.fence, &self.metrics, node);
         let mem = self.memory.entry(key.clone()).or_default();
         if !mem.seeded {
             if let Some(v) = vip {
@@ -149,7 +146,7 @@ impl Agent {
         if !p.wanted {
             mem.stop_announcing();
         }
-        mem.address = vip.and_then(|v| v.address.as_ref().ok().copied());
+        mem.address = current;
         if vip.is_none() {
             if let Some(mut m) = self.memory.remove(&key) {
                 m.stop_announcing();
