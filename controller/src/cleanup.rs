@@ -68,17 +68,8 @@ pub async fn cleanup(
     }
     let address = vip.spec.address.parse::<IpAddr>().ok();
     if let (Some(cloud), Some(address)) = (&cur.cloud, address) {
-        let target = CloudRef {
-            address,
-            subnet_id: vip
-                .spec
-                .provider
-                .subnet_for(sh.provider.spec_key())
-                .unwrap_or_default()
-                .to_string(),
-            vnic_id: cloud.vnic_id.clone(),
-            private_ip_id: cloud.private_ip_id.clone(),
-        };
+        let subnet = vip.spec.provider.subnet_for(sh.provider.spec_key());
+        let target = CloudRef::recorded(address, subnet.unwrap_or_default(), cloud);
         if cloud.created_by_pgvip && target.is_known() {
             let id = target
                 .private_ip_id

@@ -71,6 +71,16 @@ impl CloudRef {
         }
     }
 
+    /// The reference `status.cloud` records for `address` in `subnet_id`.
+    pub fn recorded(address: IpAddr, subnet_id: &str, c: &pgvip_api::CloudStatus) -> Self {
+        Self {
+            address,
+            subnet_id: subnet_id.to_string(),
+            vnic_id: c.vnic_id.clone(),
+            private_ip_id: c.private_ip_id.clone(),
+        }
+    }
+
     /// Names anything to act on.
     pub fn is_known(&self) -> bool {
         self.vnic_id.is_some() || self.private_ip_id.is_some()

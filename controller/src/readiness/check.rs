@@ -79,12 +79,11 @@ async fn permission(sh: &Shared, job: &Job, subnet: &str) -> Option<Result<(), C
     if let Some(r) = sh.readiness.cloud.get(&key, ttl, now) {
         return Some(r.map(|_| ()));
     }
-    let recorded = job.status.cloud.as_ref().map(|c| CloudRef {
-        address: job.address,
-        subnet_id: subnet.to_string(),
-        vnic_id: c.vnic_id.clone(),
-        private_ip_id: c.private_ip_id.clone(),
-    });
+    let recorded = job
+        .status
+        .cloud
+        .as_ref()
+        .map(|c| CloudRef::recorded(job.address, subnet, c));
     let target = match recorded.filter(CloudRef::is_known) {
         Some(t) => t,
         None => match sh.provider.current_assignment(job.address, subnet).await {
