@@ -35,13 +35,7 @@ pub fn aws_config(a: &AwsArgs, extra_ca_pem: Option<Vec<u8>>) -> AwsConfig {
 impl AwsProvider {
     /// Builds the client from the controller's flags (reads the extra CA bundle file).
     pub async fn new(a: &AwsArgs) -> anyhow::Result<Self> {
-        let ca = match &a.ca_bundle {
-            Some(p) => Some(
-                std::fs::read(p)
-                    .map_err(|e| anyhow::anyhow!("reading --aws-ca-bundle {}: {e}", p.display()))?,
-            ),
-            None => None,
-        };
+        let ca = super::read_ca_bundle(a.ca_bundle.as_deref(), "--aws-ca-bundle")?;
         let client = Ec2Client::new(aws_config(a, ca))
             .await
             .map_err(|e| anyhow::anyhow!("building the EC2 client: {e}"))?;

@@ -18,6 +18,17 @@ pub mod none;
 #[cfg(feature = "oci")]
 pub mod oci;
 
+/// Reads the extra PEM CA bundle a cloud flag (`flag`, for the message) names, if any.
+pub fn read_ca_bundle(
+    path: Option<&std::path::Path>,
+    flag: &str,
+) -> anyhow::Result<Option<Vec<u8>>> {
+    path.map(|p| {
+        std::fs::read(p).map_err(|e| anyhow::anyhow!("reading {flag} {}: {e}", p.display()))
+    })
+    .transpose()
+}
+
 /// What to assign where.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MoveRequest {

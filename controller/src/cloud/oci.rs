@@ -57,13 +57,7 @@ pub fn oci_config(a: &OciArgs, extra_ca_pem: Option<Vec<u8>>) -> Result<OciConfi
 impl OciProvider {
     /// Builds the client from the controller's flags (reads the extra CA bundle file).
     pub async fn new(a: &OciArgs) -> anyhow::Result<Self> {
-        let ca = match &a.ca_bundle {
-            Some(p) => Some(
-                std::fs::read(p)
-                    .map_err(|e| anyhow::anyhow!("reading --oci-ca-bundle {}: {e}", p.display()))?,
-            ),
-            None => None,
-        };
+        let ca = super::read_ca_bundle(a.ca_bundle.as_deref(), "--oci-ca-bundle")?;
         let cfg = oci_config(a, ca).map_err(anyhow::Error::msg)?;
         let client = OciClient::new(cfg)
             .await
