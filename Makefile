@@ -15,8 +15,9 @@ test: setup
 	# The core failover scenarios again, in Patroni's Endpoints mode and with Patroni 3.0.2.
 	PGVIP_USE_ENDPOINTS=1 PGVIP_E2E_ONLY=switchover,kill $(CARGO) test -p pgvip-e2e --test failover
 	PGVIP_PATRONI=3 PGVIP_E2E_ONLY=switchover,kill $(CARGO) test -p pgvip-e2e --test failover
-	# The EKS-like flavour: the simulator's EC2 front, the AWS provider, and its negative control.
-	PGVIP_TESTBED_CLOUD=aws PGVIP_E2E_ONLY=switchover,kill,negative $(CARGO) test -p pgvip-e2e --test failover
+	# The EKS-like flavour: the simulator's EC2 front, the AWS provider, throttling and a controller
+	# killed mid-move, and the negative control.
+	PGVIP_TESTBED_CLOUD=aws PGVIP_E2E_ONLY=switchover,kill,cloud-faults,controller-crash,negative $(CARGO) test -p pgvip-e2e --test failover
 
 ## Local demo of a real failover on the testbed.
 demo: setup

@@ -25,6 +25,7 @@ pub mod pki;
 pub mod scenario;
 pub mod scenarios;
 pub mod serve;
+pub mod sim_fault;
 pub mod testbed;
 
 pub use error::{Error, Result};

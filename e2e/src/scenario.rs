@@ -379,6 +379,12 @@ impl Testbed {
         self.oci_admin_post("/faults", &body).await
     }
 
+    /// Sends a fault to the running front of the simulator, in its cloud's terms.
+    pub async fn cloud_fault(&self, fault: crate::sim_fault::SimFault) -> Result<()> {
+        self.oci_admin_post("/faults", &fault.command(self.layout.cloud))
+            .await
+    }
+
     /// Sets a VNIC's attachment state in the simulator (`DETACHED` / `ATTACHED`).
     pub async fn oci_attachment(&self, vnic_id: &str, state: &str) -> Result<()> {
         self.oci_admin_post(

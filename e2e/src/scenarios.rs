@@ -4,7 +4,7 @@
 //! ([`Expect`]), a `disturb` step (handed the old leader's node by
 //! [`scenario::run_failover`](crate::scenario::run_failover)) and a `recover` step that brings
 //! the testbed back to its standard state: every member running and streaming, no node frozen,
-//! cut or partitioned, no OCI fault armed, every node-agent running, and exactly controller
+//! cut or partitioned, no cloud fault armed, every node-agent running, and exactly controller
 //! replica 0 running with the cloud move. After `recover`, any scenario may follow any other;
 //! [`restore`] does every recovery at once after a run that went wrong.
 
@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
-use pgvip_cloudsim::{faults::Operation, Failure, FaultCommand};
 use serde::Serialize;
 
 use crate::{
@@ -23,6 +22,7 @@ use crate::{
     netns,
     pgvip::{self, CloudMode},
     scenario::{self, run_failover, Expect, ScenarioResult},
+    sim_fault::{CloudCall, SimFault},
     Testbed,
 };
 
@@ -43,8 +43,9 @@ pub enum Scenario {
     Partition,
     /// The node-agent on the primary's node stopped and started again (no leader change).
     Agent,
-    /// A switchover while OCI answers 429 (Retry-After), 503 and takes 3 s to move.
-    OciFaults,
+    /// A switchover while the cloud throttles the move twice, answers one lookup with 503 and
+    /// takes 3 s to move.
+    CloudFaults,
     /// The controller SIGKILLed mid-move, before the cloud call returns, and restarted.
     CrashBeforeCloud,
     /// The controller SIGKILLed after the cloud moved the IP, before the status write.
@@ -61,7 +62,7 @@ impl Scenario {
         Scenario::NodeLost,
         Scenario::Partition,
         Scenario::Agent,
-        Scenario::OciFaults,
+        Scenario::CloudFaults,
         Scenario::CrashBeforeCloud,
         Scenario::CrashAfterCloud,
         Scenario::TwoControllers,
@@ -75,7 +76,7 @@ impl Scenario {
             Scenario::NodeLost => "node-lost",
             Scenario::Partition => "partition",
             Scenario::Agent => "agent",
-            Scenario::OciFaults => "oci-faults",
+            Scenario::CloudFaults => "cloud-faults",
             Scenario::CrashBeforeCloud => "crash-before-cloud",
             Scenario::CrashAfterCloud => "crash-after-cloud",
             Scenario::TwoControllers => "two-controllers",
@@ -90,7 +91,7 @@ impl Scenario {
             Scenario::NodeLost => "primary node lost",
             Scenario::Partition => "old primary partitioned from the apiserver",
             Scenario::Agent => "node-agent restarted on the primary",
-            Scenario::OciFaults => "switchover under OCI 429/5xx/3s latency",
+            Scenario::CloudFaults => "switchover under cloud throttling, 503 and 3 s moves",
             Scenario::CrashBeforeCloud => {
                 "controller killed mid-move, before the cloud call returns"
             }
@@ -128,23 +129,19 @@ impl Scenario {
                 tokio::time::sleep(Duration::from_secs(2)).await;
                 pgvip::start_agent(&tb.layout, old).map(|_| ())
             }
-            Scenario::OciFaults => {
-                tb.oci_fault(&FaultCommand::Fail {
-                    operation: Some(Operation::UpdatePrivateIp),
+            Scenario::CloudFaults => {
+                tb.cloud_fault(SimFault::Throttle {
+                    call: CloudCall::Move,
                     count: 2,
-                    failure: Failure::Throttle {
-                        retry_after_seconds: Some(1),
-                    },
                 })
                 .await?;
-                tb.oci_fault(&FaultCommand::Fail {
-                    operation: Some(Operation::ListPrivateIps),
+                tb.cloud_fault(SimFault::Unavailable {
+                    call: CloudCall::Lookup,
                     count: 1,
-                    failure: Failure::Status { status: 503 },
                 })
                 .await?;
-                tb.oci_fault(&FaultCommand::Latency {
-                    operation: Some(Operation::UpdatePrivateIp),
+                tb.cloud_fault(SimFault::Latency {
+                    call: CloudCall::Move,
                     millis: 3000,
                 })
                 .await?;
@@ -172,9 +169,9 @@ impl Scenario {
             Scenario::NodeLost => thaw_all(tb).await,
             Scenario::Partition => heal_all(tb).await,
             Scenario::Agent => start_missing_agents(tb),
-            Scenario::OciFaults => tb.oci_fault(&FaultCommand::Clear).await,
+            Scenario::CloudFaults => tb.cloud_fault(SimFault::Clear).await,
             Scenario::CrashBeforeCloud | Scenario::CrashAfterCloud => {
-                tb.oci_fault(&FaultCommand::Clear).await?;
+                tb.cloud_fault(SimFault::Clear).await?;
                 standard_controllers(tb).await
             }
             Scenario::TwoControllers => standard_controllers(tb).await,
@@ -215,7 +212,7 @@ pub fn switchover(tb: &Testbed, from: &str) -> Result<()> {
 /// Where in a move the controller is killed.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Window {
-    /// The decision is published; the UpdatePrivateIp is held 4 s by the simulator.
+    /// The decision is published; the move call is held 4 s by the simulator.
     BeforeCloud,
     /// The cloud has moved the IP; the read-back is held 4 s, so status is not written yet.
     AfterCloud,
@@ -225,15 +222,12 @@ enum Window {
 /// container restart: same identity, so it renews its Lease at once). The restarted controller
 /// must finish the move from whatever state the crash left, idempotently.
 async fn crash_mid_move(tb: &Testbed, from: &str, window: Window) -> Result<()> {
-    let op = match window {
-        Window::BeforeCloud => Operation::UpdatePrivateIp,
-        Window::AfterCloud => Operation::GetPrivateIp,
+    let call = match window {
+        Window::BeforeCloud => CloudCall::Move,
+        Window::AfterCloud => CloudCall::ReadBack,
     };
-    tb.oci_fault(&FaultCommand::Latency {
-        operation: Some(op),
-        millis: 4000,
-    })
-    .await?;
+    tb.cloud_fault(SimFault::Latency { call, millis: 4000 })
+        .await?;
     let old_node = tb.member_node(from)?.clone();
     let before = tb.cloud_assignment().await?;
     switchover(tb, from)?;
@@ -279,7 +273,7 @@ async fn crash_mid_move(tb: &Testbed, from: &str, window: Window) -> Result<()> 
         }
     }
     pgvip::stop_controller(&tb.layout, 0, true)?;
-    tb.oci_fault(&FaultCommand::Clear).await?;
+    tb.cloud_fault(SimFault::Clear).await?;
     pgvip::start_controller(&tb.layout, 0, CloudMode::Cloud).map(|_| ())
 }
 
@@ -364,7 +358,7 @@ pub async fn standard_controllers(tb: &Testbed) -> Result<()> {
 }
 
 /// Every recovery at once, for a run that went wrong anywhere: thaws and reconnects every node,
-/// lifts partitions, clears OCI faults, restarts missing agents and members, restores the
+/// lifts partitions, clears cloud faults, restarts missing agents and members, restores the
 /// standard controllers, then waits for a healthy cluster and the PostgresVip Ready on the
 /// leader's node, held by that node alone. Carries on past failed steps; reports them all.
 pub async fn restore(tb: &Testbed) -> Result<()> {
@@ -384,8 +378,8 @@ pub async fn restore(tb: &Testbed) -> Result<()> {
         let _ = tb.partition_from_api(n, false);
     }
     note(
-        "clearing OCI faults",
-        tb.oci_fault(&FaultCommand::Clear).await,
+        "clearing cloud faults",
+        tb.cloud_fault(SimFault::Clear).await,
     );
     note("starting agents", start_missing_agents(tb));
     for n in &tb.layout.nodes {
@@ -433,7 +427,7 @@ mod tests {
                 "node-lost",
                 "partition",
                 "agent",
-                "oci-faults",
+                "cloud-faults",
                 "crash-before-cloud",
                 "crash-after-cloud",
                 "two-controllers"

@@ -106,9 +106,9 @@ fn checks(sc: Scenario) -> Checks {
             "node-agent killed and restarted on the primary's node",
             None,
         ),
-        Scenario::OciFaults => (
-            "oci-faults",
-            "OCI faults during the move (429 with Retry-After, 503, 3 s latency)",
+        Scenario::CloudFaults => (
+            "cloud-faults",
+            "cloud faults during the move (throttled twice, a 503, 3 s latency)",
             None,
         ),
         Scenario::CrashBeforeCloud => (

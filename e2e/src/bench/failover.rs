@@ -25,7 +25,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use pgvip_cloudsim::{faults::Operation, FaultCommand};
 use serde::Serialize;
 
 use crate::{
@@ -36,7 +35,9 @@ use crate::{
     netns,
     pgvip::{self, CloudMode},
     scenario::{self, run_failover, Expect},
-    scenarios, Testbed, UpOptions,
+    scenarios,
+    sim_fault::{CloudCall, SimFault},
+    Testbed, UpOptions,
 };
 use drive::Rider;
 
@@ -383,8 +384,8 @@ async fn measure_all(
             VipMethod::Pgvip(ms) => ms,
             VipMethod::Callback => 0,
         };
-        tb.oci_fault(&FaultCommand::Latency {
-            operation: Some(Operation::UpdatePrivateIp),
+        tb.cloud_fault(SimFault::Latency {
+            call: CloudCall::Move,
             millis,
         })
         .await?;

@@ -1,0 +1,197 @@
+//! Faults in the simulated cloud, said once for every flavour of the testbed.
+//!
+//! The scenarios and the benchmark name a fault by what it does to pgvip's move ([`SimFault`]
+//! on a [`CloudCall`]); [`SimFault::command`] turns it into the JSON the running front's admin
+//! endpoint takes (`POST /faults`): the OCI front's `FaultCommand` or the EC2 front's
+//! `AwsFaultCommand`, with the calls and the error each cloud really answers.
+
+use pgvip_cloudsim::{
+    aws::{Action, AwsFailure, AwsFaultCommand},
+    faults::Operation,
+    Failure, FaultCommand,
+};
+use serde_json::Value;
+
+use crate::layout::CloudFlavour;
+
+/// A step of pgvip's move, by what it does rather than by the cloud's name for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloudCall {
+    /// The call that moves the address (OCI `UpdatePrivateIp`, EC2
+    /// `AssignPrivateIpAddresses`).
+    Move,
+    /// The read that confirms the new owner (OCI `GetPrivateIp`, EC2
+    /// `DescribeNetworkInterfaces`).
+    ReadBack,
+    /// The lookup of who holds the address now (OCI `ListPrivateIps`, EC2
+    /// `DescribeNetworkInterfaces`).
+    Lookup,
+}
+
+impl CloudCall {
+    fn oci(self) -> Operation {
+        match self {
+            CloudCall::Move => Operation::UpdatePrivateIp,
+            CloudCall::ReadBack => Operation::GetPrivateIp,
+            CloudCall::Lookup => Operation::ListPrivateIps,
+        }
+    }
+
+    fn aws(self) -> Action {
+        match self {
+            CloudCall::Move => Action::AssignPrivateIpAddresses,
+            CloudCall::ReadBack | CloudCall::Lookup => Action::DescribeNetworkInterfaces,
+        }
+    }
+}
+
+/// One change to the simulated cloud's faults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SimFault {
+    /// Every `call` takes `millis` longer (0 removes the latency).
+    Latency {
+        /// Which call.
+        call: CloudCall,
+        /// Milliseconds.
+        millis: u64,
+    },
+    /// The next `count` of `call` are throttled (OCI 429 with `Retry-After: 1`, EC2 503
+    /// `RequestLimitExceeded`).
+    Throttle {
+        /// Which call.
+        call: CloudCall,
+        /// How many.
+        count: u32,
+    },
+    /// The next `count` of `call` answer 503.
+    Unavailable {
+        /// Which call.
+        call: CloudCall,
+        /// How many.
+        count: u32,
+    },
+    /// Every latency and pending failure removed.
+    Clear,
+}
+
+impl SimFault {
+    /// The admin command for the front of `cloud`.
+    pub fn command(self, cloud: CloudFlavour) -> Value {
+        let json = match cloud {
+            CloudFlavour::Oci => serde_json::to_value(self.oci()),
+            CloudFlavour::Aws => serde_json::to_value(self.aws()),
+        };
+        // Both command types are plain enums of plain fields: serialising cannot fail.
+        json.unwrap_or(Value::Null)
+    }
+
+    fn oci(self) -> FaultCommand {
+        match self {
+            SimFault::Latency { call, millis } => FaultCommand::Latency {
+                operation: Some(call.oci()),
+                millis,
+            },
+            SimFault::Throttle { call, count } => FaultCommand::Fail {
+                operation: Some(call.oci()),
+                count,
+                failure: Failure::Throttle {
+                    retry_after_seconds: Some(1),
+                },
+            },
+            SimFault::Unavailable { call, count } => FaultCommand::Fail {
+                operation: Some(call.oci()),
+                count,
+                failure: Failure::Status { status: 503 },
+            },
+            SimFault::Clear => FaultCommand::Clear,
+        }
+    }
+
+    fn aws(self) -> AwsFaultCommand {
+        match self {
+            SimFault::Latency { call, millis } => AwsFaultCommand::Latency {
+                action: Some(call.aws()),
+                millis,
+            },
+            SimFault::Throttle { call, count } => AwsFaultCommand::Fail {
+                action: Some(call.aws()),
+                count,
+                failure: AwsFailure::RequestLimitExceeded,
+            },
+            SimFault::Unavailable { call, count } => AwsFaultCommand::Fail {
+                action: Some(call.aws()),
+                count,
+                failure: AwsFailure::Status { status: 503 },
+            },
+            SimFault::Clear => AwsFaultCommand::Clear,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn each_fault_names_the_call_and_error_of_each_cloud() {
+        let move_throttled = SimFault::Throttle {
+            call: CloudCall::Move,
+            count: 2,
+        };
+        let table = [
+            (
+                move_throttled,
+                CloudFlavour::Oci,
+                json!({"kind": "fail", "operation": "UpdatePrivateIp", "count": 2,
+                       "failure": {"type": "throttle", "retryAfterSeconds": 1}}),
+            ),
+            (
+                move_throttled,
+                CloudFlavour::Aws,
+                json!({"kind": "fail", "action": "AssignPrivateIpAddresses", "count": 2,
+                       "failure": {"type": "requestLimitExceeded"}}),
+            ),
+            (
+                SimFault::Unavailable {
+                    call: CloudCall::Lookup,
+                    count: 1,
+                },
+                CloudFlavour::Oci,
+                json!({"kind": "fail", "operation": "ListPrivateIps", "count": 1,
+                       "failure": {"type": "status", "status": 503}}),
+            ),
+            (
+                SimFault::Latency {
+                    call: CloudCall::ReadBack,
+                    millis: 4000,
+                },
+                CloudFlavour::Aws,
+                json!({"kind": "latency", "action": "DescribeNetworkInterfaces", "millis": 4000}),
+            ),
+            (SimFault::Clear, CloudFlavour::Aws, json!({"kind": "clear"})),
+        ];
+        for (fault, cloud, want) in table {
+            assert_eq!(fault.command(cloud), want, "{fault:?} on {cloud:?}");
+        }
+    }
+
+    #[test]
+    fn the_commands_are_what_the_fronts_parse() {
+        for call in [CloudCall::Move, CloudCall::ReadBack, CloudCall::Lookup] {
+            for f in [
+                SimFault::Latency { call, millis: 1 },
+                SimFault::Throttle { call, count: 1 },
+                SimFault::Unavailable { call, count: 1 },
+                SimFault::Clear,
+            ] {
+                let oci: FaultCommand = serde_json::from_value(f.command(CloudFlavour::Oci))
+                    .unwrap_or_else(|e| panic!("{f:?}: {e}"));
+                assert_eq!(oci, f.oci());
+                let aws: AwsFaultCommand = serde_json::from_value(f.command(CloudFlavour::Aws))
+                    .unwrap_or_else(|e| panic!("{f:?}: {e}"));
+                assert_eq!(aws, f.aws());
+            }
+        }
+    }
+}
