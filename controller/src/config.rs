@@ -18,7 +18,10 @@ pub enum CloudKind {
     Oci,
     /// Amazon EC2 / EKS (secondary private IP moved between network interfaces).
     Aws,
-    /// L2 only: no cloud call (bare metal, or as a negative control).
+    /// One layer-2 segment, no cloud call (bare metal): PostgresVips set `spec.provider.l2`.
+    L2,
+    /// No cloud call whatever the PostgresVip's provider block says: the negative control of
+    /// the test suites (it reproduces the stale route the cloud move fixes). Not for production.
     None,
 }
 

@@ -88,10 +88,17 @@ fn validate(vip: &PostgresVip, provider: &dyn CloudProvider) -> Result<std::net:
     if vip.spec.patroni.is_some() == vip.spec.labels.is_some() {
         return Err("set exactly one of spec.patroni and spec.labels".into());
     }
-    if !provider.l2_only() && vip.spec.provider.subnet_for(provider.spec_key()).is_none() {
+    if !provider.accepts_spec(&vip.spec.provider) {
         let kind = provider.spec_key();
+        let found = vip
+            .spec
+            .provider
+            .kind()
+            .map_or("no provider block".to_string(), |k| {
+                format!("spec.provider.{k}")
+            });
         return Err(format!(
-            "spec.provider.{kind}.subnetId is required: this controller runs with --cloud-provider {kind}"
+            "spec.provider.{kind} is required: this controller runs with --cloud-provider {kind} (found {found})"
         ));
     }
     Ok(addr)

@@ -43,18 +43,19 @@ use crate::watch::{self, Stores};
 /// Builds the cloud provider the configuration names.
 pub async fn build_provider(cfg: &Config) -> anyhow::Result<Arc<dyn CloudProvider>> {
     match cfg.cloud_provider {
-        CloudKind::None => Ok(Arc::new(NoCloud)),
+        CloudKind::L2 => Ok(Arc::new(NoCloud::L2)),
+        CloudKind::None => Ok(Arc::new(NoCloud::ANY_SPEC)),
         #[cfg(feature = "oci")]
         CloudKind::Oci => Ok(Arc::new(crate::cloud::oci::OciProvider::new(&cfg.oci).await?)),
         #[cfg(not(feature = "oci"))]
         CloudKind::Oci => anyhow::bail!(
-            "this build has no OCI support (built without the `oci` feature); use --cloud-provider none"
+            "this build has no OCI support (built without the `oci` feature); use --cloud-provider l2"
         ),
         #[cfg(feature = "aws")]
         CloudKind::Aws => Ok(Arc::new(crate::cloud::aws::AwsProvider::new(&cfg.aws).await?)),
         #[cfg(not(feature = "aws"))]
         CloudKind::Aws => anyhow::bail!(
-            "this build has no AWS support (built without the `aws` feature); use --cloud-provider none"
+            "this build has no AWS support (built without the `aws` feature); use --cloud-provider l2"
         ),
     }
 }

@@ -203,13 +203,14 @@ pub struct HealthCheck {
     pub ca_secret_ref: Option<SecretKeyRef>,
 }
 
-/// The cloud provider block. Exactly one provider is set, and it must be the one the
-/// controller runs with (`--cloud-provider`); a mismatch is reported as `InvalidSpec`.
+/// The provider block: which system makes the network deliver the address to its holder.
+/// Exactly one is set, and it must be the one the controller runs with (`--cloud-provider`);
+/// a mismatch is reported as `InvalidSpec`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [{
-    "rule": "[has(self.oci), has(self.aws)].filter(x, x).size() == 1",
-    "message": "exactly one of provider.oci and provider.aws must be set"
+    "rule": "[has(self.oci), has(self.aws), has(self.l2)].filter(x, x).size() == 1",
+    "message": "exactly one of provider.oci, provider.aws and provider.l2 must be set"
 }]))]
 pub struct ProviderSpec {
     /// Oracle Cloud Infrastructure: the address is a secondary private IP moved between VNICs.
@@ -221,6 +222,11 @@ pub struct ProviderSpec {
     /// controller's configuration (IRSA, EKS Pod Identity or the instance profile), not here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws: Option<AwsProvider>,
+    /// One layer-2 segment, no cloud (bare metal, VMs on one VLAN): the node-agents configure
+    /// the address on the holder and announce it (gratuitous ARP, unsolicited neighbour
+    /// advertisement); nothing else has to be told. Needs `--cloud-provider l2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub l2: Option<L2Provider>,
 }
 
 impl ProviderSpec {
@@ -230,6 +236,16 @@ impl ProviderSpec {
             (Some(o), _) => Some(("oci", o.subnet_id.as_str())),
             (None, Some(a)) => Some(("aws", a.subnet_id.as_str())),
             (None, None) => None,
+        }
+    }
+
+    /// The key of the block that is set (`oci`, `aws`, `l2`), the first one when several are.
+    pub fn kind(&self) -> Option<&'static str> {
+        match (&self.oci, &self.aws, &self.l2) {
+            (Some(_), _, _) => Some("oci"),
+            (None, Some(_), _) => Some("aws"),
+            (None, None, Some(_)) => Some("l2"),
+            (None, None, None) => None,
         }
     }
 
@@ -258,6 +274,11 @@ pub struct AwsProvider {
     #[schemars(regex(pattern = r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$"))]
     pub subnet_id: String,
 }
+
+/// Layer-2 mode settings of one VIP (none yet: the block says which mode the VIP is in).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct L2Provider {}
 
 /// Gratuitous ARP (IPv4) / unsolicited neighbour advertisement (IPv6) settings.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]

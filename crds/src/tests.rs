@@ -162,7 +162,7 @@ fn exactly_one_provider_and_its_subnet() {
     let provider = &s["properties"]["spec"]["properties"]["provider"];
     assert!(provider["x-kubernetes-validations"]
         .to_string()
-        .contains("[has(self.oci), has(self.aws)].filter(x, x).size() == 1"));
+        .contains("[has(self.oci), has(self.aws), has(self.l2)].filter(x, x).size() == 1"));
     let aws_subnet = &provider["properties"]["aws"]["properties"]["subnetId"]["pattern"];
     assert_eq!(aws_subnet, "^subnet-([0-9a-f]{8}|[0-9a-f]{17})$");
 
@@ -184,4 +184,14 @@ fn exactly_one_provider_and_its_subnet() {
         Some("ocid1.subnet.oc1.phx.aaaa")
     );
     assert_eq!(ProviderSpec::default().subnet(), None);
+    assert_eq!(oci.provider.kind(), Some("oci"));
+    assert_eq!(spec.provider.kind(), Some("aws"));
+    assert_eq!(ProviderSpec::default().kind(), None);
+
+    let mut v = minimal();
+    v["provider"] = json!({"l2": {}});
+    let l2: PostgresVipSpec = serde_json::from_value(v).unwrap();
+    assert_eq!(l2.provider.kind(), Some("l2"));
+    assert_eq!(l2.provider.subnet(), None);
+    assert_eq!(provider["properties"]["l2"]["type"], "object");
 }

@@ -114,12 +114,18 @@ pub struct CloudError {
 
 /// A cloud whose control plane must bind the VIP to the holder's network interface.
 pub trait CloudProvider: Send + Sync {
-    /// Short name for logs and metrics (`oci`, `none`, `fake`).
+    /// Short name for logs and metrics (`oci`, `aws`, `l2`, `none`, `fake`).
     fn name(&self) -> &'static str;
 
     /// The PostgresVip provider block this cloud reads (`spec.provider.<key>.subnetId`).
     fn spec_key(&self) -> &'static str {
         self.name()
+    }
+
+    /// Whether a PostgresVip with this provider block is for this cloud (the block of
+    /// [`spec_key`](Self::spec_key) is the one set).
+    fn accepts_spec(&self, spec: &pgvip_api::ProviderSpec) -> bool {
+        spec.kind() == Some(self.spec_key())
     }
 
     /// True when no cloud call is made (bare metal, L2 only): nodes need no providerID and

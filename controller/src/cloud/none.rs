@@ -1,6 +1,8 @@
-//! L2-only mode (`--cloud-provider none`): no cloud call; an assignment is confirmed at once.
-//! For bare metal (the address plus gratuitous ARP is all it takes) and as the e2e negative
-//! control on a cloud that does need the call.
+//! No cloud call; an assignment is confirmed at once. Two modes share it:
+//! - `--cloud-provider l2`: bare metal or VMs on one layer-2 segment, where the address plus
+//!   the announcement is all it takes. PostgresVips must say so (`spec.provider.l2`).
+//! - `--cloud-provider none`: the same with any provider block, for the e2e negative control on
+//!   a cloud that does need the call (it reproduces the bug the cloud move fixes).
 
 use std::net::IpAddr;
 
@@ -9,12 +11,30 @@ use futures::future::BoxFuture;
 use super::{CloudAssignment, CloudError, CloudProvider, CloudRef, MoveRequest};
 
 /// The provider that does nothing.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct NoCloud;
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NoCloud {
+    /// L2 mode (`l2`): only PostgresVips with `spec.provider.l2`; else (`none`) any.
+    l2_mode: bool,
+}
+
+impl NoCloud {
+    /// `--cloud-provider l2`.
+    pub const L2: NoCloud = NoCloud { l2_mode: true };
+    /// `--cloud-provider none`.
+    pub const ANY_SPEC: NoCloud = NoCloud { l2_mode: false };
+}
 
 impl CloudProvider for NoCloud {
     fn name(&self) -> &'static str {
-        "none"
+        if self.l2_mode {
+            "l2"
+        } else {
+            "none"
+        }
+    }
+
+    fn accepts_spec(&self, spec: &pgvip_api::ProviderSpec) -> bool {
+        !self.l2_mode || spec.kind() == Some("l2")
     }
 
     fn l2_only(&self) -> bool {

@@ -539,3 +539,71 @@ async fn a_node_ip_is_refused_as_in_use_without_a_cloud_call() {
     assert!(r.cloud.calls().is_empty());
     assert_eq!(events, vec![reason::ADDRESS_IN_USE.to_string()]);
 }
+
+#[test]
+fn the_provider_block_must_match_the_controllers_cloud() {
+    use crate::cloud::none::NoCloud;
+    use pgvip_api::{AwsProvider, L2Provider};
+    let oci = ProviderSpec {
+        oci: Some(OciProvider {
+            subnet_id: "ocid1.subnet.oc1.x.y".into(),
+        }),
+        ..Default::default()
+    };
+    let aws = ProviderSpec {
+        aws: Some(AwsProvider {
+            subnet_id: "subnet-0123abcd".into(),
+        }),
+        ..Default::default()
+    };
+    let l2 = ProviderSpec {
+        l2: Some(L2Provider {}),
+        ..Default::default()
+    };
+    let fake = FakeCloud::default();
+    let providers: [(&str, &dyn CloudProvider); 3] = [
+        ("fake (oci)", &fake),
+        ("l2", &NoCloud::L2),
+        ("none", &NoCloud::ANY_SPEC),
+    ];
+    // (provider, block, accepted; else the words the error must contain)
+    let table: [(&str, &ProviderSpec, Result<(), &str>); 9] = [
+        ("fake (oci)", &oci, Ok(())),
+        ("fake (oci)", &aws, Err("spec.provider.oci is required")),
+        ("fake (oci)", &l2, Err("(found spec.provider.l2)")),
+        ("l2", &l2, Ok(())),
+        (
+            "l2",
+            &oci,
+            Err("--cloud-provider l2 (found spec.provider.oci)"),
+        ),
+        ("l2", &aws, Err("spec.provider.l2 is required")),
+        ("none", &oci, Ok(())),
+        ("none", &aws, Ok(())),
+        ("none", &l2, Ok(())),
+    ];
+    for (name, block, want) in table {
+        let (_, provider) = providers.iter().find(|(n, _)| *n == name).unwrap();
+        let vip = PostgresVip::new(
+            "v",
+            PostgresVipSpec {
+                address: "10.0.0.10".into(),
+                role: Default::default(),
+                patroni: Some(PatroniSource {
+                    scope: "orders".into(),
+                    use_endpoints: false,
+                    pod_selector: None,
+                    rest_api: RestApiSpec::default(),
+                }),
+                labels: None,
+                provider: block.clone(),
+                announce: Default::default(),
+            },
+        );
+        match (validate(&vip, *provider), want) {
+            (Ok(_), Ok(())) => {}
+            (Err(e), Err(words)) => assert!(e.contains(words), "{name}: {e}"),
+            (got, want) => panic!("{name} with {:?}: got {got:?}, want {want:?}", block.kind()),
+        }
+    }
+}
