@@ -14,14 +14,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pgvip_api::NodeReport;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::announce::Announcer;
 use crate::error::Error;
 use crate::fence::Fencer;
-use crate::hold::{ApiContact, Verdict};
+use crate::hold::{fail_closed_at, ApiContact, Verdict};
+use crate::local::{self, LocalAnswer, LocalState, OutOfContact};
 use crate::metrics::Metrics;
 use crate::model::{ReportState, VipKey, VipView};
 use crate::netlink::Netlink;
@@ -63,6 +64,8 @@ pub enum Input {
     ProbeOk(Instant),
     /// A watch stream reported an error (it retries with backoff by itself).
     WatchError,
+    /// What the leader's Patroni on this node said about a held VIP (see `local`).
+    Local(LocalAnswer),
 }
 
 /// A node report to write to one VIP's status.
@@ -104,6 +107,9 @@ struct Memory {
     seeded: bool,
     /// `announcing` is the burst of a cloud move to this node still under way.
     moving: bool,
+    /// When the address was withdrawn because the local member stopped being the primary while
+    /// the API server was unreachable: not held again until contact newer than this.
+    withdrawn_at: Option<Instant>,
 }
 
 impl Memory {
@@ -138,6 +144,10 @@ pub struct Agent {
     unsynced: BTreeSet<Option<String>>,
     expired: bool,
     ready: Arc<AtomicBool>,
+    /// What each held VIP's local member said so far.
+    local: BTreeMap<VipKey, LocalState>,
+    /// Where the VIPs to ask the local member about are published (see `local::run`).
+    local_targets: Option<watch::Sender<BTreeMap<VipKey, String>>>,
 }
 
 impl Agent {
@@ -163,7 +173,16 @@ impl Agent {
             fence: Fencer::new(),
             expired: false,
             ready: Arc::new(AtomicBool::new(false)),
+            local: BTreeMap::new(),
+            local_targets: None,
         }
+    }
+
+    /// Publishes the VIPs whose local member to ask on `targets` (for `local::run`); without
+    /// it every VIP falls back to the hold time.
+    pub fn with_local_targets(mut self, targets: watch::Sender<BTreeMap<VipKey, String>>) -> Self {
+        self.local_targets = Some(targets);
+        self
     }
 
     /// Flag that turns true once every scope has listed and the hold has not expired.
@@ -183,10 +202,8 @@ impl Agent {
         resync.tick().await;
         self.log_start().await;
         loop {
-            let deadline = match self.contact.verdict(Instant::now()) {
-                Verdict::Hold { deadline } if !self.expired => Some(deadline),
-                _ => None,
-            };
+            let now = Instant::now();
+            let deadline = fail_closed_at(self.contact.verdict(now), self.expired, now);
             tokio::select! {
                 _ = &mut shutdown => break,
                 input = inputs.recv() => match input {
@@ -266,6 +283,86 @@ impl Agent {
                 self.recover().await;
             }
             Input::WatchError => self.contact.on_watch_error(),
+            Input::Local(answer) => self.on_local_answer(answer).await,
+        }
+        self.end_withdrawals().await;
+    }
+
+    /// Takes in a local member's answer; withdraws the VIP when the member is no longer the
+    /// primary and the API server is out of reach (it just did not answer, or the hold expired).
+    async fn on_local_answer(&mut self, answer: LocalAnswer) {
+        if answer.api_reachable == Some(true) {
+            self.contact.on_probe_ok(answer.at);
+        }
+        let key = answer.key.clone();
+        let state = self.local.entry(key.clone()).or_default();
+        state.update(&answer);
+        let demoted = state.demoted(answer.at);
+        let out_of_contact = answer.api_reachable == Some(false) || self.expired;
+        let release = demoted && out_of_contact && !self.withdrawn(&key);
+        if !release {
+            self.recover().await;
+            return;
+        }
+        warn!(vip = %key, node = %self.cfg.node, "the local member is no longer the primary and the API server is unreachable; removing the address (fail closed)");
+        self.metrics.fail_closed.inc();
+        self.memory.entry(key.clone()).or_default().withdrawn_at = Some(Instant::now());
+        self.reconcile(vec![key], Instant::now(), false).await;
+    }
+
+    /// True while `key` stays withdrawn (no API contact since it was).
+    fn withdrawn(&self, key: &VipKey) -> bool {
+        self.memory
+            .get(key)
+            .and_then(|m| m.withdrawn_at)
+            .is_some_and(|at| self.contact.last() <= at)
+    }
+
+    /// Ends the withdrawals that API contact has overtaken, and reconciles those VIPs.
+    async fn end_withdrawals(&mut self) {
+        let last = self.contact.last();
+        let mut ended = vec![];
+        for (key, mem) in &mut self.memory {
+            if mem.withdrawn_at.is_some_and(|at| last > at) {
+                mem.withdrawn_at = None;
+                ended.push(key.clone());
+            }
+        }
+        if !ended.is_empty() && !self.expired {
+            info!(vips = ?ended, "API server reachable again; re-applying withdrawn VIPs");
+            self.reconcile(ended, Instant::now(), false).await;
+        }
+    }
+
+    /// Addresses of VIPs whose local member vouches for them while out of contact.
+    fn kept_out_of_contact(&self) -> BTreeSet<IpAddr> {
+        let now = Instant::now();
+        self.vips
+            .values()
+            .filter(|v| {
+                local::out_of_contact(v.local_primary_url.is_some(), self.local.get(&v.key), now)
+                    == OutOfContact::Keep
+            })
+            .filter_map(|v| v.address.as_ref().ok().copied())
+            .collect()
+    }
+
+    /// Publishes the held VIPs to ask the local member about: those with a `local_primary_url`
+    /// whose address is among `owned`. Forgets answers about the others.
+    fn publish_local_targets(&mut self, owned: &BTreeSet<IpAddr>) {
+        let targets: BTreeMap<VipKey, String> = self
+            .vips
+            .values()
+            .filter(|v| v.address.as_ref().is_ok_and(|a| owned.contains(a)))
+            .filter_map(|v| Some((v.key.clone(), v.local_primary_url.clone()?)))
+            .collect();
+        self.local.retain(|k, _| targets.contains_key(k));
+        if let Some(tx) = &self.local_targets {
+            tx.send_if_modified(|t| {
+                let changed = *t != targets;
+                *t = targets;
+                changed
+            });
         }
     }
 
@@ -324,9 +421,13 @@ impl Agent {
         } else {
             net.addrs
         };
-        self.metrics
-            .addresses_held
-            .set(after.iter().filter(|a| a.is_owned()).count() as i64);
+        let owned: BTreeSet<IpAddr> = after
+            .iter()
+            .filter(|a| a.is_owned())
+            .map(|a| a.address)
+            .collect();
+        self.metrics.addresses_held.set(owned.len() as i64);
+        self.publish_local_targets(&owned);
         for outcome in outcomes {
             self.report(outcome, &after);
         }
@@ -350,15 +451,28 @@ impl Agent {
         true
     }
 
-    /// The hold expired: remove every owned address and stop announcing.
+    /// The hold expired: remove every owned address and stop announcing, except what the local
+    /// member vouches for (see `local`).
     async fn fail_closed(&mut self) {
-        warn!(hold = ?self.contact.hold(), "API server unreachable for longer than the hold time; removing every pgvip address (fail closed)");
+        let kept = self.kept_out_of_contact();
+        warn!(hold = ?self.contact.hold(), kept = ?kept, "API server unreachable for longer than the hold time; removing every pgvip address its local primary does not vouch for (fail closed)");
         self.expired = true;
         self.metrics.fail_closed.inc();
         self.remove_everything().await;
     }
 
+    /// Removes every owned address but those the local member vouches for (none on shutdown
+    /// with `--release-on-exit`, which passes `keep_vouched = false`).
     async fn remove_everything(&mut self) {
+        self.remove_owned(true).await;
+    }
+
+    async fn remove_owned(&mut self, keep_vouched: bool) {
+        let kept = if keep_vouched {
+            self.kept_out_of_contact()
+        } else {
+            BTreeSet::new()
+        };
         for mem in self.memory.values_mut() {
             mem.stop_announcing();
         }
@@ -366,13 +480,19 @@ impl Agent {
             Ok(addrs) => addrs,
             Err(error) => return self.count(&error, "cannot list addresses to remove"),
         };
-        let owned: Vec<IfAddr> = addrs.into_iter().filter(|a| a.is_owned()).collect();
+        let owned: Vec<IfAddr> = addrs
+            .into_iter()
+            .filter(|a| a.is_owned() && !kept.contains(&a.address))
+            .collect();
         let errors = self.net.delete_all_owned(&owned).await;
         let failed = errors.len();
         for error in errors {
             self.count(&error, "cannot remove an address");
         }
-        self.metrics.addresses_held.set(failed as i64);
+        self.metrics
+            .addresses_held
+            .set((failed + kept.len()) as i64);
+        self.publish_local_targets(&kept);
         if !owned.is_empty() {
             info!(
                 removed = owned.len() - failed,
@@ -389,7 +509,7 @@ impl Agent {
         self.sync_fence();
         if self.cfg.release_on_exit {
             info!("shutting down; --release-on-exit set: removing every pgvip address");
-            self.remove_everything().await;
+            self.remove_owned(false).await;
         } else {
             info!("shutting down; addresses stay configured, the next start reconciles them");
         }

@@ -31,6 +31,17 @@ pub fn verdict(now: Instant, last_contact: Instant, hold: Duration) -> Verdict {
     }
 }
 
+/// When the loop must fail closed, given the verdict at `now` and whether it already did: at
+/// the hold's deadline, at once when the deadline passed while the loop was busy with
+/// something else (else it would never fire), never again once failed closed.
+pub fn fail_closed_at(v: Verdict, already: bool, now: Instant) -> Option<Instant> {
+    match v {
+        _ if already => None,
+        Verdict::Hold { deadline } => Some(deadline),
+        Verdict::Expired => Some(now),
+    }
+}
+
 /// Tracks the last moment the agent knew its view of the API was current.
 ///
 /// Contact is refreshed by any watch event, and by a successful probe of the API server
@@ -77,6 +88,11 @@ impl ApiContact {
         verdict(now, self.last, self.hold)
     }
 
+    /// The last moment of contact.
+    pub fn last(&self) -> Instant {
+        self.last
+    }
+
     /// The configured hold time.
     pub fn hold(&self) -> Duration {
         self.hold
@@ -105,6 +121,21 @@ mod tests {
         ];
         for (elapsed, want) in cases {
             assert_eq!(verdict(t0 + elapsed, t0, hold), want, "{elapsed:?}");
+        }
+    }
+
+    #[test]
+    fn fail_closed_at_table() {
+        let now = Instant::now();
+        let later = now + Duration::from_secs(5);
+        let cases = [
+            (hold_until(later), false, Some(later)),
+            (Verdict::Expired, false, Some(now)),
+            (hold_until(later), true, None),
+            (Verdict::Expired, true, None),
+        ];
+        for (v, already, want) in cases {
+            assert_eq!(fail_closed_at(v, already, now), want, "{v:?} {already}");
         }
     }
 

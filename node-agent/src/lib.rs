@@ -6,7 +6,9 @@
 //! [`agent::Input`] channel → [`agent::Agent`] (pure
 //! [`plan`] over a [`netlink`] snapshot, then netlink add/remove and [`announce`]) → report
 //! channel → `report` (server-side apply on `/status`). [`hold`] decides, from timestamps
-//! only, when an unreachable API server makes the agent drop everything it holds.
+//! only, when an unreachable API server makes the agent drop everything it holds; [`local`]
+//! asks the leader's Patroni on this node, so that while out of contact a VIP stays exactly as
+//! long as its member is the primary.
 #![deny(unsafe_code)]
 
 pub mod agent;
@@ -18,6 +20,7 @@ pub mod frames;
 pub mod heartbeat;
 pub mod hold;
 pub mod http;
+pub mod local;
 pub mod metrics;
 pub mod model;
 pub mod netlink;

@@ -9,7 +9,7 @@ use pgvip_node_agent::announce::Announcer;
 use pgvip_node_agent::config::{Args, LogFormat};
 use pgvip_node_agent::metrics::Metrics;
 use pgvip_node_agent::netlink::Netlink;
-use pgvip_node_agent::{heartbeat, http, report, reserved, watch, Error};
+use pgvip_node_agent::{heartbeat, http, local, report, reserved, watch, Error};
 use tokio::sync::{mpsc, watch as signal_watch};
 use tracing::{error, info};
 
@@ -69,6 +69,13 @@ async fn run(args: Args) -> Result<(), Error> {
         report_tx,
         metrics.clone(),
     );
+    // The local member check asks a pod IP on this node: never through a proxy.
+    let local_http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .map_err(|e| Error::Config(format!("HTTP client for the local member check: {e}")))?;
+    let (targets_tx, targets_rx) = signal_watch::channel(Default::default());
+    let agent = agent.with_local_targets(targets_tx);
     let (stop_tx, stop_rx) = signal_watch::channel(false);
     let http_task = tokio::spawn(http::serve(
         args.metrics_addr,
@@ -80,6 +87,12 @@ async fn run(args: Args) -> Result<(), Error> {
     tasks.push(tokio::spawn(reserved::run(
         client.clone(),
         args.node_name.clone(),
+        input_tx.clone(),
+    )));
+    tasks.push(tokio::spawn(local::run(
+        targets_rx,
+        client.clone(),
+        local_http,
         input_tx.clone(),
     )));
     tasks.push(tokio::spawn(watch::probe(

@@ -8,7 +8,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use pgvip_api::{condition, NodeReport, PostgresVip};
+use pgvip_api::{condition, NodeReport, PostgresVip, Scheme, VipRole};
 
 /// Namespace and name of a PostgresVip.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -50,6 +50,10 @@ pub struct VipView {
     pub cloud_failure: Option<String>,
     /// `status.drainNode`: the demoted previous holder that keeps the address during the move.
     pub drain_node: Option<String>,
+    /// `GET /primary` of the leader's Patroni REST API when the leader runs on this node and
+    /// the agent can check it on its own (a primary VIP, plain HTTP): what decides, while the
+    /// API server is unreachable, whether this node keeps the address (see `local`).
+    pub local_primary_url: Option<String>,
 }
 
 impl VipView {
@@ -103,6 +107,7 @@ impl VipView {
                 .and_then(|s| s.nodes.iter().find(|n| n.node == node))
                 .map(ReportState::from_report),
             drain_node: status.and_then(|s| s.drain_node.clone()),
+            local_primary_url: local_primary_url(vip, node),
             cloud_failure: status
                 .and_then(|s| {
                     s.conditions
@@ -113,6 +118,22 @@ impl VipView {
                 .map(|c| c.message.clone()),
         })
     }
+}
+
+/// The leader's `GET /primary` URL when its pod runs on `node` and the agent can ask it: a
+/// Patroni primary VIP over plain HTTP. HTTPS needs the CA the agent does not read (the
+/// controller does), so such a VIP falls back to the hold time.
+fn local_primary_url(vip: &PostgresVip, node: &str) -> Option<String> {
+    let rest = &vip.spec.patroni.as_ref()?.rest_api;
+    let leader = vip.status.as_ref()?.leader.as_ref()?;
+    if vip.spec.role != VipRole::Primary || rest.scheme != Scheme::Http || leader.node != node {
+        return None;
+    }
+    let ip: IpAddr = leader.pod_ip.parse().ok()?;
+    Some(format!(
+        "http://{}/primary",
+        std::net::SocketAddr::new(ip, rest.port)
+    ))
 }
 
 /// The content of a `NodeReport` without its node name and write time: what the agent
@@ -236,6 +257,71 @@ mod tests {
         assert!(v.reported.unwrap().address_configured);
         let other = VipView::from_resource(&vip, "w3").unwrap();
         assert_eq!(other.reported, None);
+    }
+
+    #[test]
+    fn the_local_check_asks_a_plain_http_leader_on_this_node_only() {
+        let with = |patch: serde_json::Value, leader_node: &str| {
+            let mut v = serde_json::to_value(vip_yaml()).unwrap();
+            json_patch(&mut v["spec"], patch);
+            v["status"] = serde_json::json!({"leader": {"pod": "pg-0", "node": leader_node, "podIP": "10.0.1.11"}});
+            let vip: PostgresVip = serde_json::from_value(v).unwrap();
+            VipView::from_resource(&vip, "w1")
+                .unwrap()
+                .local_primary_url
+        };
+        let url = Some("http://10.0.1.11:8008/primary".to_string());
+        let cases = [
+            (serde_json::json!({}), "w1", url),
+            (serde_json::json!({}), "w2", None),
+            (
+                serde_json::json!({"patroni": {"scope": "orders", "restApi": {"port": 8443}}}),
+                "w1",
+                Some("http://10.0.1.11:8443/primary".to_string()),
+            ),
+            (
+                serde_json::json!({"patroni": {"scope": "orders", "restApi": {"scheme": "https"}}}),
+                "w1",
+                None,
+            ),
+            (serde_json::json!({"role": "replica"}), "w1", None),
+            (
+                serde_json::json!({"patroni": null, "labels": {"matchLabels": {"a": "b"}, "roleLabel": "role", "primaryValue": "master", "health": {"port": 8008, "path": "/primary"}}}),
+                "w1",
+                None,
+            ),
+        ];
+        for (patch, leader_node, want) in cases {
+            assert_eq!(
+                with(patch.clone(), leader_node),
+                want,
+                "{patch} on {leader_node}"
+            );
+        }
+        let mut ipv6 = serde_json::to_value(vip_yaml()).unwrap();
+        ipv6["status"] =
+            serde_json::json!({"leader": {"pod": "pg-0", "node": "w1", "podIP": "fd00::11"}});
+        let vip: PostgresVip = serde_json::from_value(ipv6).unwrap();
+        assert_eq!(
+            VipView::from_resource(&vip, "w1")
+                .unwrap()
+                .local_primary_url
+                .as_deref(),
+            Some("http://[fd00::11]:8008/primary")
+        );
+    }
+
+    /// Merges `patch` into `target` (objects key by key; null removes).
+    fn json_patch(target: &mut serde_json::Value, patch: serde_json::Value) {
+        if let (Some(t), serde_json::Value::Object(p)) = (target.as_object_mut(), patch) {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(&k);
+                } else {
+                    t.insert(k, v);
+                }
+            }
+        }
     }
 
     #[test]

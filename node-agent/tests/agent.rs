@@ -503,3 +503,133 @@ fn fence_is_raised_while_routed_here_and_lifted_before_holding_again() {
         assert_eq!(fenced(&metrics), "pgvip_agent_fenced_addresses 0");
     })
 }
+
+/// What the local member said about `v`, now.
+fn local(v: &pgvip_node_agent::model::VipView, primary: bool, api: Option<bool>) -> Input {
+    Input::Local(pgvip_node_agent::local::LocalAnswer {
+        key: v.key.clone(),
+        primary,
+        api_reachable: api,
+        at: Instant::now(),
+    })
+}
+
+#[test]
+fn a_demoted_local_member_out_of_contact_drops_the_address_at_once_until_contact() {
+    in_netns(|| async {
+        let net = Netlink::connect().unwrap();
+        let eth = setup(&net).await;
+        let (agent, _reports, metrics) =
+            new_agent(Duration::from_secs(30), Duration::from_millis(100), false);
+        let (targets_tx, mut targets) = tokio::sync::watch::channel(Default::default());
+        let running = start(agent.with_local_targets(targets_tx));
+        let mut v = vip("b", "10.0.1.100", Some(NODE), Some(NODE), Some(T1));
+        v.local_primary_url = Some("http://10.0.1.1:8008/primary".into());
+        running.send(relisted(vec![v.clone()])).await;
+        assert!(becomes_owned(&net, "10.0.1.100", &eth, Duration::from_secs(1)).await);
+        targets.changed().await.unwrap();
+        assert_eq!(
+            targets.borrow_and_update().get(&v.key).map(String::as_str),
+            Some("http://10.0.1.1:8008/primary"),
+            "the held VIP is published for the local check"
+        );
+
+        // Demoted while the API server answers: the controller's business, nothing changes.
+        running.send(local(&v, false, Some(true))).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(owned_on(&net, "10.0.1.100", &eth).await);
+
+        // One slow answer with the API server out of reach: a busy member, not a demotion.
+        running.send(local(&v, true, None)).await;
+        running.send(local(&v, false, Some(false))).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            owned_on(&net, "10.0.1.100", &eth).await,
+            "one answer is not enough"
+        );
+
+        // A second one in a row: removed long before the 30 s hold.
+        let t = Instant::now();
+        running.send(local(&v, false, Some(false))).await;
+        assert!(becomes_absent(&net, "10.0.1.100", Duration::from_secs(1)).await);
+        assert!(t.elapsed() < Duration::from_secs(1));
+        assert!(metrics.encode().contains("pgvip_agent_fail_closed_total 1"));
+        // Resyncs (every 100 ms here) do not bring it back while out of contact.
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        assert!(find(&net, "10.0.1.100").await.is_empty());
+
+        // Contact again: the last known state (this node holds it) is re-applied.
+        running.send(Input::ProbeOk(Instant::now())).await;
+        assert!(becomes_owned(&net, "10.0.1.100", &eth, Duration::from_secs(1)).await);
+        running.abort();
+    })
+}
+
+#[test]
+fn past_the_hold_a_vip_stays_while_its_local_member_is_the_primary() {
+    in_netns(|| async {
+        let net = Netlink::connect().unwrap();
+        let eth = setup(&net).await;
+        let hold = Duration::from_millis(400);
+        let (agent, _reports, metrics) = new_agent(hold, Duration::from_millis(100), false);
+        let running = start(agent);
+        let mut checked = vip("b", "10.0.1.100", Some(NODE), Some(NODE), Some(T1));
+        checked.local_primary_url = Some("http://10.0.1.1:8008/primary".into());
+        let unchecked = vip("c", "10.0.1.101", Some(NODE), Some(NODE), Some(T1));
+        running
+            .send(relisted(vec![checked.clone(), unchecked.clone()]))
+            .await;
+        assert!(becomes_owned(&net, "10.0.1.100", &eth, Duration::from_secs(1)).await);
+        assert!(becomes_owned(&net, "10.0.1.101", &eth, Duration::from_secs(1)).await);
+
+        // The API goes quiet; the local member keeps answering 200 every 100 ms.
+        let quiet = Instant::now();
+        while quiet.elapsed() < hold * 3 {
+            running.send(local(&checked, true, None)).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(
+            owned_on(&net, "10.0.1.100", &eth).await,
+            "vouched for by its primary"
+        );
+        assert!(
+            find(&net, "10.0.1.101").await.is_empty(),
+            "no local member to ask: the hold decides; {}",
+            metrics.encode()
+        );
+
+        // The member stops being the primary (two answers in a row): the address goes at once.
+        running.send(local(&checked, false, Some(false))).await;
+        running.send(local(&checked, false, Some(false))).await;
+        assert!(becomes_absent(&net, "10.0.1.100", Duration::from_secs(1)).await);
+
+        // The watch returns: both are re-applied.
+        running.send(relisted(vec![checked, unchecked])).await;
+        assert!(becomes_owned(&net, "10.0.1.100", &eth, Duration::from_secs(1)).await);
+        assert!(becomes_owned(&net, "10.0.1.101", &eth, Duration::from_secs(1)).await);
+        running.abort();
+    })
+}
+
+#[test]
+fn fails_closed_even_while_other_inputs_keep_the_loop_busy() {
+    in_netns(|| async {
+        let net = Netlink::connect().unwrap();
+        let eth = setup(&net).await;
+        let hold = Duration::from_millis(300);
+        // A resync every millisecond keeps the loop busy reading netlink state, so the hold
+        // is bound to run out while it is handling one.
+        let (agent, _reports, metrics) = new_agent(hold, Duration::from_millis(1), false);
+        let running = start(agent);
+        let v = vip("b", "10.0.1.100", Some(NODE), Some(NODE), Some(T1));
+        running.send(relisted(vec![v])).await;
+        assert!(becomes_owned(&net, "10.0.1.100", &eth, Duration::from_secs(1)).await);
+        tokio::time::sleep(hold * 3).await;
+        assert!(
+            find(&net, "10.0.1.100").await.is_empty(),
+            "the hold ran out while the loop was busy: {}",
+            metrics.encode()
+        );
+        running.abort();
+    })
+}

@@ -29,7 +29,9 @@ impl Agent {
         received: Instant,
     ) -> Outcome {
         let node = self.cfg.node.as_str();
-        let vip = self.vips.get(&key);
+        // A withdrawn VIP is planned as if deleted: its address goes, nothing is added.
+        let withdrawn = self.withdrawn(&key);
+        let vip = self.vips.get(&key).filter(|_| !withdrawn);
         let keep: BTreeSet<IpAddr> = self
             .vips
             .values()
@@ -147,7 +149,8 @@ impl Agent {
             mem.stop_announcing();
         }
         mem.address = current;
-        if vip.is_none() {
+        // A withdrawn VIP keeps its memory: the withdrawal lasts until API contact.
+        if vip.is_none() && !withdrawn {
             if let Some(mut m) = self.memory.remove(&key) {
                 m.stop_announcing();
             }

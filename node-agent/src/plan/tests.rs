@@ -36,6 +36,7 @@ fn vip(address: &str, desired: Option<&str>, assigned: Option<&str>, at: Option<
         reported: None,
         cloud_failure: None,
         drain_node: None,
+        local_primary_url: None,
     }
 }
 

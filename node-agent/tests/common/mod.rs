@@ -160,6 +160,7 @@ pub fn vip(
         reported: None,
         cloud_failure: None,
         drain_node: None,
+        local_primary_url: None,
     }
 }
 
