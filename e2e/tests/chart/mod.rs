@@ -1,13 +1,16 @@
 //! The Helm chart's checks of the smoke suite, against the testbed's real apiserver: lint, the
 //! values schema, strict offline validation with kubeconform (every auth mode and the examples,
 //! with schemas made from the apiserver's own OpenAPI document and the CRD file), strict
-//! server-side validation, and the quickstart's commands as written.
+//! server-side validation, that the PrometheusRule and the dashboard ConfigMap carry the
+//! chart's rules and dashboard files (`monitoring`; the files' own checks are
+//! `tests/chart_static/`), and the quickstart's commands as written.
 //!
 //! Data flow: `helm template` renders YAML into the testbed's state directory; `schemas` turns
 //! `GET /openapi/v2` and the CRD into kubeconform's schema files next to it; kubeconform and
 //! kubectl read those files. Every check returns an error naming what failed.
 
 mod docs;
+mod monitoring;
 mod schemas;
 
 use std::path::{Path, PathBuf};
@@ -50,9 +53,20 @@ const COMBOS: &[(&str, &[&str])] = &[
             "controller.podDisruptionBudget.enabled=false",
             "nodeAgent.releaseOnExit=true",
             "metrics.serviceMonitor.enabled=true",
+            "metrics.prometheusRule.enabled=true",
+            "metrics.prometheusRule.labels.release=kube-prometheus-stack",
+            "metrics.prometheusRule.failoverObjectiveSeconds=2.5",
+            "metrics.prometheusRule.runbookBaseUrl=https://git.example.com/pgvip/blob/v0.1.0/",
+            "metrics.dashboards.enabled=true",
+            "metrics.dashboards.labels.team=db",
+            "metrics.dashboards.annotations.grafana_folder=pgvip",
         ],
     ),
 ];
+
+/// Kinds of prometheus-operator: the testbed has no prometheus-operator CRDs, hence no schema
+/// for kubeconform and no server-side validation; the monitoring checks cover what they carry.
+const OPERATOR_KINDS: &[&str] = &["ServiceMonitor", "PrometheusRule"];
 
 /// Misspellings that strict validation must reject: (what, correct text, misspelled text).
 /// Each is applied to the first occurrence in a rendered file that passed.
@@ -112,13 +126,12 @@ impl Ctx<'_> {
             KUBE_VERSION,
             "-schema-location",
             &loc,
-            // The testbed has no prometheus-operator CRDs, hence no ServiceMonitor schema.
             "-skip",
-            "ServiceMonitor",
         ]
         .iter()
         .map(|s| s.to_string())
         .collect();
+        a.push(OPERATOR_KINDS.join(","));
         a.extend(files.iter().map(|f| f.to_string_lossy().into_owned()));
         let out = std::process::Command::new(&self.kubeconform)
             .args(&a)
@@ -179,6 +192,9 @@ pub fn checks(tb: &Testbed, s: &mut Suite) {
                 "controller.leaseName=Not_A_Name",
                 "controller.leaseRenewSeconds=15",
                 "controller.restApiCaSecrets[0].namespace=db",
+                "metrics.prometheusRule.failoverObjectiveSeconds=3",
+                "metrics.prometheusRule.runbookBaseUrl=docs",
+                "metrics.dashboards.lables.team=db",
             ] {
                 if cx.helm_template(&["oci.region=us-phoenix-1", bad]).is_ok() {
                     return Err(other(format!("values {bad:?} were accepted")));
@@ -207,8 +223,9 @@ pub fn checks(tb: &Testbed, s: &mut Suite) {
             let mut files = rendered.clone();
             files.push(cx.chart.join("examples"));
             let (ok, out) = cx.kubeconform(&files)?;
-            // Only the two ServiceMonitors of the all-options rendering may be skipped.
-            if !ok || !out.contains("Invalid: 0, Errors: 0, Skipped: 2") {
+            // Only the two ServiceMonitors and the PrometheusRule of the all-options rendering
+            // may be skipped.
+            if !ok || !out.contains("Invalid: 0, Errors: 0, Skipped: 3") {
                 return Err(other(format!("unexpected kubeconform summary: {out}")));
             }
             Ok(())
@@ -236,11 +253,16 @@ pub fn checks(tb: &Testbed, s: &mut Suite) {
             let kc = tb.layout.path("kubeconfig-admin");
             let kubectl = tb.bin.join("kubectl");
             for p in &rendered {
-                // The apiserver knows no ServiceMonitor; kubeconform covered the rest of that file.
+                // The apiserver knows no prometheus-operator kind; kubeconform covered the rest
+                // of that file.
                 let yaml = std::fs::read_to_string(p).map_err(|e| other(e.to_string()))?;
                 let objs: Vec<&str> = yaml
                     .split("\n---")
-                    .filter(|d| !d.contains("kind: ServiceMonitor"))
+                    .filter(|d| {
+                        !OPERATOR_KINDS
+                            .iter()
+                            .any(|k| d.contains(&format!("kind: {k}\n")))
+                    })
                     .collect();
                 pgvip_e2e::cmd::run_input(
                     &kubectl.to_string_lossy(),
@@ -258,6 +280,10 @@ pub fn checks(tb: &Testbed, s: &mut Suite) {
             }
             Ok(())
         },
+    );
+    s.check(
+        "the PrometheusRule and the dashboard ConfigMap ship the chart's files",
+        || monitoring_objects(&repo, &rendered),
     );
     docs::checks(tb, s, &repo, &cx.work);
 }
@@ -287,7 +313,7 @@ fn write_schemas(cx: &Ctx, repo: &Path, rendered: &[PathBuf]) -> Result<()> {
     let have: Vec<&String> = files.keys().collect();
     for (api_version, kind) in &wanted {
         let f = schemas::file_name(api_version, kind);
-        if kind != "ServiceMonitor" && !files.contains_key(&f) {
+        if !OPERATOR_KINDS.contains(&kind.as_str()) && !files.contains_key(&f) {
             return Err(other(format!(
                 "no schema for {api_version} {kind} (have {have:?})"
             )));
@@ -319,4 +345,110 @@ fn expect_rejection(cx: &Ctx, file: &Path, field: &str) -> Result<()> {
     } else {
         Err(other(format!("rejected, but not for {field:?}: {out}")))
     }
+}
+
+/// The objects of a rendered multi-document YAML file.
+fn objects(path: &Path) -> Result<Vec<serde_yaml::Value>> {
+    use serde::Deserialize;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| other(format!("{}: {e}", path.display())))?;
+    let mut out = vec![];
+    for doc in serde_yaml::Deserializer::from_str(&text) {
+        let v = serde_yaml::Value::deserialize(doc)
+            .map_err(|e| other(format!("{}: {e}", path.display())))?;
+        if !v.is_null() {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
+/// The all-options rendering carries the rules file and the dashboard file as the chart ships
+/// them (the rules rendered by `monitoring`, the same text the static checks test), with the
+/// extra labels and annotations it sets; the default rendering carries neither object.
+fn monitoring_objects(repo: &Path, rendered: &[PathBuf]) -> Result<()> {
+    let of_kind = |objs: &[serde_yaml::Value], kind: &str| -> Vec<serde_yaml::Value> {
+        objs.iter().filter(|o| o["kind"] == kind).cloned().collect()
+    };
+    let (i, sets) = COMBOS
+        .iter()
+        .position(|(n, _)| *n == "all-options")
+        .map(|i| (i, COMBOS[i].1))
+        .ok_or_else(|| other("no all-options combination"))?;
+    let set = |key: &str| {
+        sets.iter()
+            .find_map(|s| s.strip_prefix(key)?.strip_prefix('='))
+            .ok_or_else(|| other(format!("all-options sets no {key}")))
+    };
+    let objs = objects(
+        rendered
+            .get(i)
+            .ok_or_else(|| other("all-options not rendered"))?,
+    )?;
+
+    let rules = of_kind(&objs, "PrometheusRule");
+    let [rule] = rules.as_slice() else {
+        return Err(other(format!("{} PrometheusRules rendered", rules.len())));
+    };
+    let file = std::fs::read_to_string(repo.join(monitoring::RULES_FILE))
+        .map_err(|e| other(format!("{}: {e}", monitoring::RULES_FILE)))?;
+    let want = monitoring::render_rules(
+        &file,
+        &monitoring::RuleValues {
+            release: "pgvip",
+            namespace: "pgvip-system",
+            objective: set("metrics.prometheusRule.failoverObjectiveSeconds")?,
+            runbook_base: set("metrics.prometheusRule.runbookBaseUrl")?,
+        },
+    )
+    .ok_or_else(|| other("the rules file has no groups: line"))?;
+    let want: serde_yaml::Value =
+        serde_yaml::from_str(&want).map_err(|e| other(format!("rules file: {e}")))?;
+    let spec = rule["spec"]
+        .as_mapping()
+        .ok_or_else(|| other("PrometheusRule without a spec"))?;
+    if spec.len() != 1 || rule["spec"]["groups"] != want["groups"] {
+        return Err(other(format!(
+            "PrometheusRule spec differs from the rules file:\n{}",
+            serde_yaml::to_string(&rule["spec"]).unwrap_or_default()
+        )));
+    }
+    if rule["metadata"]["labels"]["release"] != "kube-prometheus-stack" {
+        return Err(other("PrometheusRule lacks metrics.prometheusRule.labels"));
+    }
+
+    let maps: Vec<_> = of_kind(&objs, "ConfigMap")
+        .into_iter()
+        .filter(|c| c["metadata"]["labels"]["grafana_dashboard"] == "1")
+        .collect();
+    let [map] = maps.as_slice() else {
+        return Err(other(format!(
+            "{} dashboard ConfigMaps rendered",
+            maps.len()
+        )));
+    };
+    let dashboard = std::fs::read_to_string(repo.join(monitoring::DASHBOARD_FILE))
+        .map_err(|e| other(format!("{}: {e}", monitoring::DASHBOARD_FILE)))?;
+    if map["data"]["pgvip.json"].as_str().map(str::trim_end) != Some(dashboard.trim_end()) {
+        return Err(other(
+            "the ConfigMap's pgvip.json is not the dashboard file",
+        ));
+    }
+    if map["metadata"]["labels"]["team"] != "db"
+        || map["metadata"]["annotations"]["grafana_folder"] != "pgvip"
+    {
+        return Err(other(
+            "the ConfigMap lacks metrics.dashboards labels or annotations",
+        ));
+    }
+
+    let defaults = objects(rendered.first().ok_or_else(|| other("nothing rendered"))?)?;
+    if !of_kind(&defaults, "PrometheusRule").is_empty()
+        || defaults
+            .iter()
+            .any(|o| o["metadata"]["labels"]["grafana_dashboard"] == "1")
+    {
+        return Err(other("the default values render monitoring objects"));
+    }
+    Ok(())
 }
