@@ -1,12 +1,14 @@
 //! Smoke tests of the testbed itself: the real apiserver enforces RBAC and the CRD's validation,
 //! Patroni elects a leader and labels its pod, and a client in the client namespace writes to the
-//! leader and reads the row back from a replica. Runs as root; always tears the testbed down.
+//! leader and reads the row back from a replica; then the `kubectl pgvip` plugin against pgvip
+//! running on it (`plugin`). Runs as root; always tears the testbed down.
 use std::{process::ExitCode, time::Duration};
 
 use pgvip_e2e::{Result, Testbed};
 
 mod chart;
 mod common;
+mod plugin;
 use common::Suite;
 
 fn main() -> ExitCode {
@@ -99,6 +101,7 @@ fn main() -> ExitCode {
             })?;
             ensure(got.trim() == "hello", "replica row")
         });
+            plugin::checks(tb, s);
         },
         common::options_from_env(),
     )
