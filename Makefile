@@ -18,6 +18,9 @@ test: setup
 	# The EKS-like flavour: the simulator's EC2 front, the AWS provider, throttling and a controller
 	# killed mid-move, and the negative control.
 	PGVIP_TESTBED_CLOUD=aws PGVIP_E2E_ONLY=switchover,kill,cloud-faults,controller-crash,negative $(CARGO) test -p pgvip-e2e --test failover
+	# Bare metal: a plain bridge, --cloud-provider l2; a partitioned primary and every agent cut
+	# from the apiserver (never two holders), and the announcement's negative control.
+	PGVIP_TESTBED_CLOUD=l2 PGVIP_E2E_ONLY=switchover,kill,partition,agents-cut,negative $(CARGO) test -p pgvip-e2e --test failover
 
 ## Local demo of a real failover on the testbed.
 demo: setup

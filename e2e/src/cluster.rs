@@ -159,7 +159,7 @@ pub async fn create_nodes(client: &Client, layout: &Layout) -> Result<()> {
                 "kubernetes.io/hostname": n.name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
                 "node.kubernetes.io/instance-type": "VM.Standard.E4.Flex",
                 "topology.kubernetes.io/region": layout.region}},
-            "spec": {"providerID": layout.provider_id(n)},
+            "spec": layout.provider_id(n).map_or(json!({}), |id| json!({"providerID": id})),
         }))
         .map_err(|e| Error::Other(e.to_string()))?;
         match nodes.create(&PostParams::default(), &node).await {

@@ -14,13 +14,16 @@ pub enum CloudFlavour {
     Oci,
     /// EKS: EC2 instances and ENIs, the simulator's EC2 front.
     Aws,
+    /// Bare metal on one layer-2 segment: a plain bridge, no simulated cloud, no providerIDs.
+    L2,
 }
 
 impl CloudFlavour {
-    /// From `PGVIP_TESTBED_CLOUD` (`oci`, the default, or `aws`).
+    /// From `PGVIP_TESTBED_CLOUD` (`oci`, the default, `aws` or `l2`).
     pub fn from_env() -> Self {
         match std::env::var("PGVIP_TESTBED_CLOUD").as_deref() {
             Ok("aws") => CloudFlavour::Aws,
+            Ok("l2") => CloudFlavour::L2,
             _ => CloudFlavour::Oci,
         }
     }
@@ -30,7 +33,13 @@ impl CloudFlavour {
         match self {
             CloudFlavour::Oci => "oci",
             CloudFlavour::Aws => "aws",
+            CloudFlavour::L2 => "l2",
         }
+    }
+
+    /// Whether a simulated cloud control plane runs (and programs the fabric).
+    pub fn has_cloud(self) -> bool {
+        self != CloudFlavour::L2
     }
 }
 
@@ -49,9 +58,9 @@ pub struct NodeLayout {
     pub mac: String,
     /// The veth end on the fabric bridge that stands for this VNIC.
     pub fabric_port: String,
-    /// Instance OCID or EC2 instance id (see [`Layout::provider_id`]).
+    /// Instance OCID or EC2 instance id (see [`Layout::provider_id`]); empty on L2.
     pub instance_id: String,
-    /// VNIC OCID or ENI id: the interface the cloud binds the VIP to.
+    /// VNIC OCID or ENI id: the interface the cloud binds the VIP to (on L2, the MAC).
     pub vnic_id: String,
     /// Patroni member / Pod name hosted on this node.
     pub member: String,
@@ -146,14 +155,25 @@ impl Layout {
             l.zone = "us-west-2a".to_string();
             l.cloud = CloudFlavour::Aws;
         }
+        if cloud == CloudFlavour::L2 {
+            // No cloud: a node is its interface, named by its MAC (what a client's neighbour
+            // entry for the VIP names when the address is delivered there).
+            for n in &mut l.nodes {
+                n.instance_id = String::new();
+                n.vnic_id = n.mac.clone();
+            }
+            l.cloud = CloudFlavour::L2;
+        }
         l
     }
 
-    /// `spec.providerID` of `node`'s Kubernetes Node, as the cloud's controller manager sets it.
-    pub fn provider_id(&self, node: &NodeLayout) -> String {
+    /// `spec.providerID` of `node`'s Kubernetes Node, as the cloud's controller manager sets it
+    /// (none on bare metal).
+    pub fn provider_id(&self, node: &NodeLayout) -> Option<String> {
         match self.cloud {
-            CloudFlavour::Oci => format!("oci://{}", node.instance_id),
-            CloudFlavour::Aws => format!("aws:///{}/{}", self.zone, node.instance_id),
+            CloudFlavour::Oci => Some(format!("oci://{}", node.instance_id)),
+            CloudFlavour::Aws => Some(format!("aws:///{}/{}", self.zone, node.instance_id)),
+            CloudFlavour::L2 => None,
         }
     }
 
@@ -268,13 +288,17 @@ mod tests {
         let oci = Layout::of("/tmp/x".into(), CloudFlavour::Oci);
         let aws = Layout::of("/tmp/x".into(), CloudFlavour::Aws);
         assert_eq!(
-            aws.provider_id(&aws.nodes[0]),
-            "aws:///us-west-2a/i-0a1b2c3d4e5f60701"
+            aws.provider_id(&aws.nodes[0]).as_deref(),
+            Some("aws:///us-west-2a/i-0a1b2c3d4e5f60701")
         );
         assert_eq!(
             oci.provider_id(&oci.nodes[0]),
-            format!("oci://{}", oci.nodes[0].instance_id)
+            Some(format!("oci://{}", oci.nodes[0].instance_id))
         );
+        let l2 = Layout::of("/tmp/x".into(), CloudFlavour::L2);
+        assert_eq!(l2.provider_id(&l2.nodes[0]), None);
+        assert_eq!(l2.nodes[0].vnic_id, l2.nodes[0].mac);
+        assert_eq!(l2.all_netns(), oci.all_netns());
         let hex17 = |s: &str, p: &str| {
             s.strip_prefix(p)
                 .is_some_and(|h| h.len() == 17 && h.chars().all(|c| c.is_ascii_hexdigit()))

@@ -17,6 +17,7 @@ pub mod control_plane;
 pub mod envfile;
 pub mod error;
 pub mod fwd;
+pub mod holders;
 pub mod layout;
 pub mod netns;
 pub mod patroni;

@@ -139,5 +139,37 @@ pub fn set_fabric_port(layout: &Layout, port: &str, up: bool) -> Result<()> {
     .map(|_| ())
 }
 
+/// Adds nftables table `family name` with one chain holding `chain_body` inside namespace
+/// `netns`, or deletes the table when `chain_body` is `None`.
+pub fn nft_table(netns: &str, family: &str, name: &str, chain_body: Option<&str>) -> Result<()> {
+    match chain_body {
+        Some(body) => {
+            let rules = format!("table {family} {name} {{\n  chain c {{\n    {body}\n  }}\n}}\n");
+            cmd::run_input(
+                "ip",
+                &["netns", "exec", netns, "nft", "-f", "-"],
+                Some(rules.as_bytes()),
+            )
+            .map(|_| ())
+        }
+        None => cmd::run_in(netns, "nft", &["delete", "table", family, name]).map(|_| ()),
+    }
+}
+
+/// Makes the fabric drop (or deliver again) every gratuitous announcement of `vip` (ARP with
+/// sender and target address both `vip`), so clients keep their neighbour entries: what a
+/// switch that filters gratuitous ARP does. Normal ARP replies still pass.
+pub fn block_announcements(layout: &Layout, vip: &str, block: bool) -> Result<()> {
+    let rule = format!(
+        "type filter hook forward priority 0;\n    ether type arp arp saddr ip {vip} arp daddr ip {vip} drop"
+    );
+    nft_table(
+        &layout.fabric_netns,
+        "bridge",
+        "pgvip_announce_block",
+        block.then_some(rule.as_str()),
+    )
+}
+
 /// Runs a command inside a namespace (re-export for callers of this module).
 pub use cmd::run_in;

@@ -18,10 +18,12 @@ use crate::{
 /// How the controller reaches the cloud.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CloudMode {
-    /// Through the simulator's front of the testbed's cloud (the product's behaviour): OCI with
-    /// an API key, or EC2 with static keys in the environment (AWS's default credential chain).
+    /// The product's behaviour for the testbed's flavour: through the simulator's OCI front
+    /// with an API key, its EC2 front with static keys in the environment (AWS's default
+    /// credential chain), or on L2 `--cloud-provider l2` (no cloud call).
     Cloud,
-    /// No cloud call (L2 only): the negative control that reproduces the seed bug.
+    /// No cloud call whatever the spec says (`none`): the negative control that reproduces the
+    /// seed bug on a cloud flavour.
     None,
 }
 
@@ -115,6 +117,9 @@ pub fn start_controller_with(
     match mode {
         CloudMode::None => {
             cmd.args(["--cloud-provider", "none"]);
+        }
+        CloudMode::Cloud if layout.cloud == CloudFlavour::L2 => {
+            cmd.args(["--cloud-provider", "l2"]);
         }
         CloudMode::Cloud if layout.cloud == CloudFlavour::Aws => {
             // Static keys through the environment: the first link of AWS's default chain.

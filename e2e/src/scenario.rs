@@ -46,6 +46,10 @@ pub struct ScenarioResult {
     /// Phase durations from status.lastFailover: decide (of it, promotion), cloud, announce,
     /// verify.
     pub phases: Option<pgvip_api::FailoverPhases>,
+    /// Longest stretch with the VIP configured on two nodes at once (a lost node left out),
+    /// sampled every 100 ms; on L2, where both would answer ARP, under
+    /// [`L2_MAX_TWO_HOLDERS`].
+    pub two_holders_millis: u64,
 }
 
 /// Condition reasons of the address-safety contract (set by the controller; spelled here so
@@ -63,6 +67,13 @@ pub mod reason {
     pub const CONFIGURED_ELSEWHERE: &str = "ConfiguredElsewhere";
 }
 
+/// On L2, the longest the VIP may sit on two nodes at once: the hand-over of a planned
+/// switchover, where the old node removes it as the new one adds it (both react to the same
+/// status write). The new holder announces every 10 ms for its first 500 ms, so a client that
+/// got the old node's ARP answer in that moment is corrected at once; anything longer is a
+/// second holder clients can stick to.
+pub const L2_MAX_TWO_HOLDERS: Duration = Duration::from_millis(500);
+
 /// The manifest of the suites' PostgresVip.
 pub fn vip_manifest(tb: &Testbed, use_endpoints: bool) -> String {
     vip_manifest_named(tb, VIP_NAME, &tb.layout.vip, use_endpoints)
@@ -72,12 +83,27 @@ pub fn vip_manifest(tb: &Testbed, use_endpoints: bool) -> String {
 /// database namespace, with the suites' announce settings.
 pub fn vip_manifest_named(tb: &Testbed, name: &str, address: &str, use_endpoints: bool) -> String {
     format!(
-        "apiVersion: pgvip.dev/v1alpha1\nkind: PostgresVip\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  address: \"{address}\"\n  patroni: {{scope: {scope}, useEndpoints: {use_endpoints}}}\n  provider: {{{cloud}: {{subnetId: {subnet}}}}}\n  announce: {{garpCount: 3, garpIntervalMillis: 200}}\n",
+        "apiVersion: pgvip.dev/v1alpha1\nkind: PostgresVip\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  address: \"{address}\"\n  patroni: {{scope: {scope}, useEndpoints: {use_endpoints}}}\n  provider: {{{cloud}: {block}}}\n  announce: {{garpCount: 3, garpIntervalMillis: 200}}\n",
         ns = tb.layout.db_namespace,
         scope = tb.layout.scope,
         cloud = tb.layout.cloud.key(),
-        subnet = tb.layout.subnet_id,
+        block = if tb.layout.cloud.has_cloud() {
+            format!("{{subnetId: {}}}", tb.layout.subnet_id)
+        } else {
+            "{}".to_string()
+        },
     )
+}
+
+/// The link-layer address of a usable entry in `ip neigh show ADDR` output (none while it is
+/// unresolved or failed).
+fn neighbour_mac(out: &str) -> Option<String> {
+    out.lines().find_map(|line| {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let failed = words.iter().any(|w| matches!(*w, "FAILED" | "INCOMPLETE"));
+        let at = words.iter().position(|w| *w == "lladdr")?;
+        (!failed).then(|| words.get(at + 1).map(|m| m.to_lowercase()))?
+    })
 }
 
 /// The condition `type_` of `vip`, if set.
@@ -151,17 +177,7 @@ impl Testbed {
 
     /// Nodes that have the VIP configured at the OS level right now.
     pub fn nodes_with_vip(&self) -> Result<Vec<String>> {
-        let mut out = vec![];
-        for n in &self.layout.nodes {
-            let addrs = cmd::ip_in(&n.netns, &["-br", "addr", "show"]).unwrap_or_default();
-            if addrs
-                .split_whitespace()
-                .any(|a| a == format!("{}/32", self.layout.vip))
-            {
-                out.push(n.name.clone());
-            }
-        }
-        Ok(out)
+        Ok(crate::holders::holders(&self.layout))
     }
 
     /// Every address configured in `node`'s namespace (any interface) as `(address, prefix
@@ -336,7 +352,8 @@ impl Testbed {
             .map_err(|e| Error::Other(format!("simulator call log: {e}")))
     }
 
-    /// The VNIC the simulated control plane assigns the VIP to.
+    /// Where the network delivers the VIP: the VNIC (ENI) the simulated control plane assigns
+    /// it to, or on the L2 flavour the MAC the application client's neighbour entry names.
     pub async fn cloud_assignment(&self) -> Result<Option<String>> {
         match self.layout.vip.parse::<std::net::IpAddr>() {
             Ok(ip) => self.cloud_assignment_of(ip).await,
@@ -347,8 +364,16 @@ impl Testbed {
         }
     }
 
-    /// The VNIC the simulated control plane assigns secondary IP `addr` to, if it lists it.
+    /// The VNIC the simulated control plane assigns secondary IP `addr` to, if it lists it (on
+    /// L2, the MAC of the client's usable neighbour entry for `addr`).
     pub async fn cloud_assignment_of(&self, addr: std::net::IpAddr) -> Result<Option<String>> {
+        if !self.layout.cloud.has_cloud() {
+            let out = cmd::ip_in(
+                &self.layout.client.netns,
+                &["neigh", "show", &addr.to_string()],
+            )?;
+            return Ok(neighbour_mac(&out));
+        }
         let url = format!(
             "http://127.0.0.1:{}/assignments",
             self.layout.oci_admin_port
@@ -380,7 +405,14 @@ impl Testbed {
     }
 
     /// Sends a fault to the running front of the simulator, in its cloud's terms.
+    /// On the L2 flavour there is no cloud: clearing is a no-op, any other fault an error.
     pub async fn cloud_fault(&self, fault: crate::sim_fault::SimFault) -> Result<()> {
+        if !self.layout.cloud.has_cloud() {
+            return match fault {
+                crate::sim_fault::SimFault::Clear => Ok(()),
+                f => Err(Error::Other(format!("{f:?}: the L2 flavour has no cloud"))),
+            };
+        }
         self.oci_admin_post("/faults", &fault.command(self.layout.cloud))
             .await
     }
@@ -485,6 +517,8 @@ pub async fn run_failover(
     .await?;
     let t0 = writer.elapsed();
     let started = Instant::now();
+    let lost = (expect == Expect::NewLeaderOldNodeLost).then(|| old.name.clone());
+    let sampler = crate::holders::HolderSampler::start(tb.layout.clone(), lost);
     disturb(tb, &old).await?;
     let expect_change = expect != Expect::SameLeader;
     let new = if expect_change {
@@ -524,6 +558,14 @@ pub async fn run_failover(
         .await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let attempts = writer.stop();
+    let two_holders = sampler.stop();
+    if two_holders >= L2_MAX_TWO_HOLDERS && !tb.layout.cloud.has_cloud() {
+        return Err(Error::Other(format!(
+            "the VIP was on two nodes at once for {} ms on one L2 segment (at most {} ms allowed)",
+            two_holders.as_millis(),
+            L2_MAX_TWO_HOLDERS.as_millis()
+        )));
+    }
     let during: Vec<_> = attempts.iter().filter(|a| a.at >= t0).cloned().collect();
     let outage = app::outage(&attempts, t0);
     let st = vip.status.unwrap_or_default();
@@ -580,6 +622,7 @@ pub async fn run_failover(
             .filter(|_| expect_change)
             .map(|f| f.duration_millis),
         phases: last.filter(|_| expect_change).map(|f| f.phases),
+        two_holders_millis: two_holders.as_millis() as u64,
     };
     tracing::info!(
         scenario = name,
@@ -628,4 +671,32 @@ pub fn report(results: &[ScenarioResult], path: &std::path::Path) -> Result<()> 
         .map_err(|e| Error::Other(format!("writing {}: {e}", path.display())))?;
     println!("results written to {}", path.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::neighbour_mac;
+
+    #[test]
+    fn a_neighbour_entry_counts_only_when_resolved() {
+        let table = [
+            (
+                "10.0.10.200 dev eth0 lladdr 02:00:0A:00:0A:0C REACHABLE\n",
+                Some("02:00:0a:00:0a:0c"),
+            ),
+            (
+                "10.0.10.200 dev eth0 lladdr 02:00:0a:00:0a:0b STALE\n",
+                Some("02:00:0a:00:0a:0b"),
+            ),
+            ("10.0.10.200 dev eth0 INCOMPLETE\n", None),
+            (
+                "10.0.10.200 dev eth0 lladdr 02:00:0a:00:0a:0b FAILED\n",
+                None,
+            ),
+            ("", None),
+        ];
+        for (out, want) in table {
+            assert_eq!(neighbour_mac(out).as_deref(), want, "{out:?}");
+        }
+    }
 }

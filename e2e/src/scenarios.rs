@@ -52,11 +52,14 @@ pub enum Scenario {
     CrashAfterCloud,
     /// A second controller replica started, then the leader killed during a switchover.
     TwoControllers,
+    /// Every node-agent cut off from the apiserver for 30 s (longer than their hold), while
+    /// Patroni keeps its DCS: the VIP must stay where it is, on that node alone.
+    AgentsCut,
 }
 
 impl Scenario {
     /// Every scenario, in the failover suite's order.
-    pub const ALL: [Scenario; 9] = [
+    pub const ALL: [Scenario; 10] = [
         Scenario::Switchover,
         Scenario::Kill,
         Scenario::NodeLost,
@@ -66,6 +69,7 @@ impl Scenario {
         Scenario::CrashBeforeCloud,
         Scenario::CrashAfterCloud,
         Scenario::TwoControllers,
+        Scenario::AgentsCut,
     ];
 
     /// The stable short name (as on the command line and in results files).
@@ -80,6 +84,7 @@ impl Scenario {
             Scenario::CrashBeforeCloud => "crash-before-cloud",
             Scenario::CrashAfterCloud => "crash-after-cloud",
             Scenario::TwoControllers => "two-controllers",
+            Scenario::AgentsCut => "agents-cut",
         }
     }
 
@@ -99,14 +104,23 @@ impl Scenario {
                 "controller killed mid-move, after the cloud call, before the status write"
             }
             Scenario::TwoControllers => "controller leader killed during failover",
+            Scenario::AgentsCut => "every agent cut off from the apiserver for 30 s",
         }
+    }
+
+    /// Whether the scenario disturbs the cloud's control plane (it cannot run on L2).
+    pub fn needs_cloud(self) -> bool {
+        matches!(
+            self,
+            Scenario::CloudFaults | Scenario::CrashBeforeCloud | Scenario::CrashAfterCloud
+        )
     }
 
     /// What the scenario expects of the leader.
     pub fn expect(self) -> Expect {
         match self {
             Scenario::NodeLost => Expect::NewLeaderOldNodeLost,
-            Scenario::Agent => Expect::SameLeader,
+            Scenario::Agent | Scenario::AgentsCut => Expect::SameLeader,
             _ => Expect::NewLeader,
         }
     }
@@ -157,6 +171,7 @@ impl Scenario {
                 switchover(tb, &old.member)?;
                 pgvip::stop_controller(&tb.layout, 0, true)
             }
+            Scenario::AgentsCut => agents_cut(tb, old, AGENTS_CUT).await,
         }
     }
 
@@ -175,6 +190,12 @@ impl Scenario {
                 standard_controllers(tb).await
             }
             Scenario::TwoControllers => standard_controllers(tb).await,
+            Scenario::AgentsCut => {
+                for n in &tb.layout.nodes {
+                    let _ = tb.cut_agent_from_api(n, false);
+                }
+                Ok(())
+            }
         }
     }
 
@@ -201,6 +222,44 @@ pub async fn start_pgvip(tb: &Testbed) -> Result<()> {
     tb.wait_vip_ready_on(&node, Duration::from_secs(60))
         .await
         .map(|_| ())
+}
+
+/// How long [`Scenario::AgentsCut`] keeps the agents from the apiserver (the 30 s,
+/// longer than the testbed agents' 20 s hold).
+pub const AGENTS_CUT: Duration = Duration::from_secs(30);
+
+/// Cuts every agent off from the apiserver for `how_long` and checks every 500 ms that the VIP
+/// stays on `holder` alone (the local member vouches for it past the hold); then heals.
+async fn agents_cut(tb: &Testbed, holder: &NodeLayout, how_long: Duration) -> Result<()> {
+    for n in &tb.layout.nodes {
+        tb.cut_agent_from_api(n, true)?;
+    }
+    let started = std::time::Instant::now();
+    let mut wrong = None;
+    while started.elapsed() < how_long && wrong.is_none() {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = tb.nodes_with_vip()?;
+        if now != vec![holder.name.clone()] {
+            wrong = Some(format!(
+                "{} ms into the cut the VIP is on {now:?}, expected {} alone",
+                started.elapsed().as_millis(),
+                holder.name
+            ));
+        }
+    }
+    for n in &tb.layout.nodes {
+        tb.cut_agent_from_api(n, false)?;
+    }
+    if let Some(w) = wrong {
+        return Err(Error::Other(w));
+    }
+    // Back in contact once every agent has renewed its heartbeat (every 10 s).
+    wait_for(
+        "every node-agent's heartbeat renewed",
+        Duration::from_secs(30),
+        || async { tb.silent_agents().await.ok()?.is_empty().then_some(()) },
+    )
+    .await
 }
 
 /// `patronictl switchover` away from member `from`.
@@ -376,7 +435,10 @@ pub async fn restore(tb: &Testbed) -> Result<()> {
         );
         // Fails when there is no partition table, which is the normal case.
         let _ = tb.partition_from_api(n, false);
+        let _ = tb.cut_agent_from_api(n, false);
     }
+    // Likewise for the L2 negative control's block of announcements.
+    let _ = netns::block_announcements(&tb.layout, &tb.layout.vip, false);
     note(
         "clearing cloud faults",
         tb.cloud_fault(SimFault::Clear).await,
@@ -430,7 +492,8 @@ mod tests {
                 "cloud-faults",
                 "crash-before-cloud",
                 "crash-after-cloud",
-                "two-controllers"
+                "two-controllers",
+                "agents-cut"
             ]
         );
         for s in Scenario::ALL {

@@ -2,7 +2,8 @@
 //! testbed: it relays loopback ports into the namespaces and keeps the worker Nodes' Ready
 //! condition and Leases fresh, as kubelets would; and it hosts the cloud simulator (its OCI or
 //! its EC2 front, by the layout's flavour), which programs the fabric so that VIP traffic
-//! reaches only the interface the simulated control plane names.
+//! reaches only the interface the simulated control plane names. The L2 flavour runs no
+//! simulator: its fabric is a plain bridge that delivers by MAC, as a switch does.
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -61,10 +62,11 @@ fn fabric_config(layout: &Layout) -> FabricConfig {
     }
 }
 
-/// The running front.
+/// The running front (none on the L2 flavour: the bridge stays plain).
 enum Front {
     Oci(pgvip_cloudsim::SimHandle),
     Aws(pgvip_cloudsim::aws::AwsSimHandle),
+    None,
 }
 
 impl Front {
@@ -72,6 +74,7 @@ impl Front {
         Ok(match layout.cloud {
             CloudFlavour::Oci => Front::Oci(start_sim(layout).await?),
             CloudFlavour::Aws => Front::Aws(start_aws_sim(layout).await?),
+            CloudFlavour::L2 => Front::None,
         })
     }
 
@@ -79,6 +82,7 @@ impl Front {
         match self {
             Front::Oci(s) => s.shutdown().await,
             Front::Aws(s) => s.shutdown().await,
+            Front::None => {}
         }
     }
 }

@@ -75,11 +75,12 @@ pub enum SimFault {
 }
 
 impl SimFault {
-    /// The admin command for the front of `cloud`.
+    /// The admin command for the front of `cloud` (null on L2, which has none).
     pub fn command(self, cloud: CloudFlavour) -> Value {
         let json = match cloud {
             CloudFlavour::Oci => serde_json::to_value(self.oci()),
             CloudFlavour::Aws => serde_json::to_value(self.aws()),
+            CloudFlavour::L2 => return Value::Null,
         };
         // Both command types are plain enums of plain fields: serialising cannot fail.
         json.unwrap_or(Value::Null)

@@ -457,6 +457,15 @@ impl Testbed {
         let rule = format!("type filter hook output priority 0;\n    tcp dport {port} drop");
         filter_table(node, "pgvip_partition", cut.then_some(rule.as_str()))
     }
+
+    /// Cuts (or restores) `node`'s agent alone from the apiserver: root's connections to it are
+    /// dropped, Patroni's (it runs as `postgres`) still pass.
+    pub fn cut_agent_from_api(&self, node: &crate::layout::NodeLayout, cut: bool) -> Result<()> {
+        let port = self.layout.apiserver_port;
+        let rule =
+            format!("type filter hook output priority 0;\n    meta skuid 0 tcp dport {port} drop");
+        filter_table(node, "pgvip_agent_cut", cut.then_some(rule.as_str()))
+    }
 }
 
 /// Adds nftables table `name` with one chain holding `chain_body` inside `node`'s namespace,
@@ -466,16 +475,5 @@ pub fn filter_table(
     name: &str,
     chain_body: Option<&str>,
 ) -> Result<()> {
-    match chain_body {
-        Some(body) => {
-            let rules = format!("table inet {name} {{\n  chain c {{\n    {body}\n  }}\n}}\n");
-            cmd::run_input(
-                "ip",
-                &["netns", "exec", &node.netns, "nft", "-f", "-"],
-                Some(rules.as_bytes()),
-            )
-            .map(|_| ())
-        }
-        None => cmd::run_in(&node.netns, "nft", &["delete", "table", "inet", name]).map(|_| ()),
-    }
+    crate::netns::nft_table(&node.netns, "inet", name, chain_body)
 }
