@@ -23,13 +23,24 @@ use crate::common::Suite;
 /// Kubernetes version the chart is rendered and validated for (the testbed apiserver's).
 const KUBE_VERSION: &str = "1.34.4";
 
-/// Values combinations rendered and validated: each auth mode, and every optional feature on.
+/// Values combinations rendered and validated: each cloud and auth mode, and every optional
+/// feature on.
 const COMBOS: &[(&str, &[&str])] = &[
     (
         "workloadIdentity",
         &["oci.auth=workloadIdentity", "oci.region=us-phoenix-1"],
     ),
     ("instancePrincipal", &["oci.auth=instancePrincipal"]),
+    (
+        "aws",
+        &[
+            "cloudProvider=aws",
+            "aws.region=us-west-2",
+            "aws.roleArn=arn:aws:iam::123456789012:role/pgvip",
+        ],
+    ),
+    // Bare metal: no cloud settings at all (OCI's defaults would need a region).
+    ("l2", &["cloudProvider=l2"]),
     (
         "apiKey",
         &[
