@@ -503,4 +503,4 @@ fn decide_replica(inp: &Inputs<'_>, labels: Option<&LabelSource>, scope: Option<
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

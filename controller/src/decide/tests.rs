@@ -13,7 +13,8 @@ use super::*;
 use crate::conditions::reason;
 use crate::patroni::{DynamicConfig, LeaderRecord, MemberStatus};
 
-fn patroni_spec(role: VipRole) -> PostgresVipSpec {
+/// A Patroni-following spec with an OCI provider block (other tests reuse it).
+pub(crate) fn patroni_spec(role: VipRole) -> PostgresVipSpec {
     PostgresVipSpec {
         address: "10.0.1.100".into(),
         role,

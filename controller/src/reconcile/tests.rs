@@ -587,17 +587,8 @@ fn the_provider_block_must_match_the_controllers_cloud() {
         let vip = PostgresVip::new(
             "v",
             PostgresVipSpec {
-                address: "10.0.0.10".into(),
-                role: Default::default(),
-                patroni: Some(PatroniSource {
-                    scope: "orders".into(),
-                    use_endpoints: false,
-                    pod_selector: None,
-                    rest_api: RestApiSpec::default(),
-                }),
-                labels: None,
                 provider: block.clone(),
-                announce: Default::default(),
+                ..crate::decide::tests::patroni_spec(Default::default())
             },
         );
         match (validate(&vip, *provider), want) {

@@ -119,15 +119,8 @@ fn anchors(md: &str) -> BTreeSet<String> {
             continue;
         }
         let title = title.trim_start_matches('#').trim();
-        let slug: String = title
-            .to_lowercase()
-            .chars()
-            .filter_map(|c| match c {
-                ' ' => Some('-'),
-                c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
-                _ => None,
-            })
-            .collect();
+        // The same anchors `kubectl pgvip why` links to.
+        let slug = kubectl_pgvip::doc::anchor(title);
         let n = seen.entry(slug.clone()).or_insert(0);
         out.insert(if *n == 0 { slug } else { format!("{slug}-{n}") });
         *n += 1;
