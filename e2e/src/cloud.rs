@@ -135,7 +135,7 @@ pub fn inventory(
             id: layout.subnet_id.clone(),
             vcn_id: layout.vcn_id.clone(),
             cidr_block: layout.subnet_cidr.clone(),
-            ipv6_cidr_block: None,
+            ipv6_cidr_block: Some(layout.subnet6_cidr.clone()),
             virtual_router_ip: "10.0.10.1".into(),
         }],
         instances,

@@ -1,10 +1,11 @@
-//! Which nodes hold the VIP, sampled every [`PERIOD`] on a thread of its own while a scenario
+//! Which nodes hold an address, sampled every [`PERIOD`] on a thread of its own while a scenario
 //! runs: a VIP on two nodes at once is what a failover must never cause on one L2 segment
 //! (two nodes answer ARP for it), however it converges in the end.
 //!
 //! Data flow: [`HolderSampler::start`] → a thread reads `ip -br addr` in every node namespace
 //! → `(instant, holders)` samples → [`HolderSampler::stop`] → [`longest_overlap`].
 
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -15,9 +16,8 @@ use crate::{cmd, layout::Layout};
 /// Gap between samples.
 pub const PERIOD: Duration = Duration::from_millis(100);
 
-/// Nodes of `layout` that have the VIP configured right now.
-pub fn holders(layout: &Layout) -> Vec<String> {
-    let vip = format!("{}/32", layout.vip);
+/// Nodes of `layout` that have `addr` configured right now.
+pub fn holders(layout: &Layout, addr: IpAddr) -> Vec<String> {
     layout
         .nodes
         .iter()
@@ -25,7 +25,8 @@ pub fn holders(layout: &Layout) -> Vec<String> {
             cmd::ip_in(&n.netns, &["-br", "addr", "show"])
                 .unwrap_or_default()
                 .split_whitespace()
-                .any(|a| a == vip)
+                .filter_map(|a| a.split_once('/')?.0.parse::<IpAddr>().ok())
+                .any(|a| a == addr)
         })
         .map(|n| n.name.clone())
         .collect()
@@ -61,14 +62,14 @@ pub struct HolderSampler {
 impl HolderSampler {
     /// Starts sampling `layout`'s nodes, leaving out `exclude` (a lost node: its link is down,
     /// so what it holds reaches no one).
-    pub fn start(layout: Layout, exclude: Option<String>) -> Self {
+    pub fn start(layout: Layout, addr: IpAddr, exclude: Option<String>) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
             let mut samples = vec![];
             while !flag.load(Ordering::Relaxed) {
                 let at = Instant::now();
-                let n = holders(&layout)
+                let n = holders(&layout, addr)
                     .iter()
                     .filter(|h| Some(h.as_str()) != exclude.as_deref())
                     .count();

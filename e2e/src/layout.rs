@@ -54,6 +54,8 @@ pub struct NodeLayout {
     pub ifname: String,
     /// The VNIC's primary private IP.
     pub ip: String,
+    /// Its IPv6 address in the dual-stack subnet.
+    pub ip6: String,
     /// The VNIC's MAC address.
     pub mac: String,
     /// The veth end on the fabric bridge that stands for this VNIC.
@@ -73,6 +75,8 @@ pub struct HostLayout {
     pub netns: String,
     /// Its address in the subnet.
     pub ip: String,
+    /// Its IPv6 address in the dual-stack subnet.
+    pub ip6: String,
     /// Its MAC address.
     pub mac: String,
     /// The veth end on the fabric bridge.
@@ -92,6 +96,10 @@ pub struct Layout {
     pub subnet_cidr: String,
     /// Prefix length of the subnet.
     pub subnet_prefix: u8,
+    /// The subnet's IPv6 CIDR (every host is dual-stack).
+    pub subnet6_cidr: String,
+    /// The IPv6 VIP of the suites' dual-stack checks.
+    pub vip6: String,
     /// The VIP under test.
     pub vip: String,
     /// Worker nodes.
@@ -186,6 +194,7 @@ impl Layout {
                 netns: format!("pgvip-n{i}"),
                 ifname: "ens3".to_string(),
                 ip: format!("10.0.10.{}", 10 + i),
+                ip6: format!("fd00:10::{}", 10 + i),
                 mac: format!("02:00:0a:00:0a:{:02x}", 10 + i),
                 fabric_port: format!("vn{i}"),
                 instance_id: ocid("instance", &format!("node{i}")),
@@ -196,6 +205,7 @@ impl Layout {
         let host = |ns: &str, last: u8, port: &str| HostLayout {
             netns: ns.to_string(),
             ip: format!("10.0.10.{last}"),
+            ip6: format!("fd00:10::{last}"),
             mac: format!("02:00:0a:00:0a:{last:02x}"),
             fabric_port: port.to_string(),
         };
@@ -205,6 +215,8 @@ impl Layout {
             fabric_netns: "pgvip-fab".to_string(),
             subnet_cidr: "10.0.10.0/24".to_string(),
             subnet_prefix: 24,
+            subnet6_cidr: "fd00:10::/64".to_string(),
+            vip6: "fd00:10::200".to_string(),
             vip: "10.0.10.200".to_string(),
             nodes,
             client: host("pgvip-client", 100, "vclient"),

@@ -33,7 +33,7 @@ pub fn create(layout: &Layout) -> Result<()> {
         ],
     )?;
     ip_in(fab, &["link", "set", "br0", "up"])?;
-    let mut links: Vec<(&str, &str, &str, &str, &str)> = layout
+    let mut links: Vec<(&str, &str, &str, &str, &str, &str)> = layout
         .nodes
         .iter()
         .map(|n| {
@@ -41,6 +41,7 @@ pub fn create(layout: &Layout) -> Result<()> {
                 n.netns.as_str(),
                 n.ifname.as_str(),
                 n.ip.as_str(),
+                n.ip6.as_str(),
                 n.mac.as_str(),
                 n.fabric_port.as_str(),
             )
@@ -51,12 +52,17 @@ pub fn create(layout: &Layout) -> Result<()> {
             h.netns.as_str(),
             "eth0",
             h.ip.as_str(),
+            h.ip6.as_str(),
             h.mac.as_str(),
             h.fabric_port.as_str(),
         ));
     }
     let prefix = layout.subnet_prefix.to_string();
-    for (ns, ifname, ip, mac, port) in links {
+    let prefix6 = layout
+        .subnet6_cidr
+        .split_once('/')
+        .map_or("64", |(_, len)| len);
+    for (ns, ifname, ip, ip6, mac, port) in links {
         ip_in(
             fab,
             &[
@@ -67,6 +73,18 @@ pub fn create(layout: &Layout) -> Result<()> {
         ip_in(
             ns,
             &["addr", "add", &format!("{ip}/{prefix}"), "dev", ifname],
+        )?;
+        // Dual-stack; no duplicate address detection, so the address is usable at once.
+        ip_in(
+            ns,
+            &[
+                "addr",
+                "add",
+                &format!("{ip6}/{prefix6}"),
+                "dev",
+                ifname,
+                "nodad",
+            ],
         )?;
         ip_in(ns, &["link", "set", ifname, "up"])?;
         ip_in(fab, &["link", "set", port, "master", "br0", "up"])?;

@@ -123,7 +123,8 @@ pub fn member_config(
         "scope": layout.scope,
         "name": node.member,
         "log": {"level": "INFO", "format": "%(asctime)s %(levelname)s: %(message)s"},
-        "restapi": {"listen": "0.0.0.0:8008", "connect_address": format!("{}:8008", node.ip)},
+        // Dual stack: the controller's data-path check asks `GET /primary` through an IPv6 VIP too.
+        "restapi": {"listen": "*:8008", "connect_address": format!("{}:8008", node.ip)},
         "kubernetes": {
             "namespace": layout.db_namespace,
             "labels": {"application": "patroni", "cluster-name": layout.scope},
@@ -147,7 +148,8 @@ pub fn member_config(
             "initdb": [{"encoding": "UTF8"}, {"locale": "C.UTF-8"}, "data-checksums"],
         },
         "postgresql": {
-            "listen": "0.0.0.0:5432",
+            // Every address, IPv6 ones included (the dual-stack checks write through fd00:10::200).
+            "listen": "*:5432",
             "connect_address": format!("{}:5432", node.ip),
             "data_dir": dir.join("data"),
             "bin_dir": "/usr/lib/postgresql/15/bin",
@@ -166,6 +168,7 @@ pub fn member_config(
                 "host replication replicator 127.0.0.1/32 md5",
                 "host replication replicator 10.0.10.0/24 md5",
                 "host all all 10.0.10.0/24 md5",
+                "host all all fd00:10::/64 md5",
                 "host all all 127.0.0.1/32 md5",
             ],
         },

@@ -18,7 +18,7 @@ use crate::{
     cluster::wait_for,
     cmd,
     error::{Error, Result},
-    layout::NodeLayout,
+    layout::{CloudFlavour, NodeLayout},
     Testbed,
 };
 
@@ -177,7 +177,15 @@ impl Testbed {
 
     /// Nodes that have the VIP configured at the OS level right now.
     pub fn nodes_with_vip(&self) -> Result<Vec<String>> {
-        Ok(crate::holders::holders(&self.layout))
+        self.nodes_with_address(self.vip_addr()?)
+    }
+
+    /// The suites' VIP, parsed.
+    pub fn vip_addr(&self) -> Result<IpAddr> {
+        self.layout
+            .vip
+            .parse()
+            .map_err(|e| Error::Other(format!("testbed VIP {}: {e}", self.layout.vip)))
     }
 
     /// Every address configured in `node`'s namespace (any interface) as `(address, prefix
@@ -197,13 +205,7 @@ impl Testbed {
 
     /// Nodes on which `ip addr` shows `addr` (with any prefix length), in layout order.
     pub fn nodes_with_address(&self, addr: IpAddr) -> Result<Vec<String>> {
-        let mut out = vec![];
-        for n in &self.layout.nodes {
-            if self.node_addresses(n)?.iter().any(|(a, _)| *a == addr) {
-                out.push(n.name.clone());
-            }
-        }
-        Ok(out)
+        Ok(crate::holders::holders(&self.layout, addr))
     }
 
     /// Fails unless PostgresVip `vip_name`'s status states what is on the nodes (after
@@ -352,16 +354,21 @@ impl Testbed {
             .map_err(|e| Error::Other(format!("simulator call log: {e}")))
     }
 
+    /// The EC2 front's call log (`GET /calls`), oldest first.
+    pub async fn aws_calls(&self) -> Result<Vec<pgvip_cloudsim::aws::AwsCallRecord>> {
+        let url = format!("http://127.0.0.1:{}/calls", self.layout.oci_admin_port);
+        reqwest::get(&url)
+            .await
+            .map_err(|e| Error::Other(format!("simulator admin: {e}")))?
+            .json()
+            .await
+            .map_err(|e| Error::Other(format!("simulator call log: {e}")))
+    }
+
     /// Where the network delivers the VIP: the VNIC (ENI) the simulated control plane assigns
     /// it to, or on the L2 flavour the MAC the application client's neighbour entry names.
     pub async fn cloud_assignment(&self) -> Result<Option<String>> {
-        match self.layout.vip.parse::<std::net::IpAddr>() {
-            Ok(ip) => self.cloud_assignment_of(ip).await,
-            Err(e) => Err(Error::Other(format!(
-                "testbed VIP {}: {e}",
-                self.layout.vip
-            ))),
-        }
+        self.cloud_assignment_of(self.vip_addr()?).await
     }
 
     /// The VNIC the simulated control plane assigns secondary IP `addr` to, if it lists it (on
@@ -415,6 +422,26 @@ impl Testbed {
         }
         self.oci_admin_post("/faults", &fault.command(self.layout.cloud))
             .await
+    }
+
+    /// Detaches (or re-attaches) `node`'s interface in the VIP's subnet in the simulated
+    /// cloud, as someone outside pgvip would: the OCI VNIC or the EC2 ENI. No cloud on L2.
+    pub async fn detach_interface(&self, node: &NodeLayout, detached: bool) -> Result<()> {
+        match self.layout.cloud {
+            CloudFlavour::Oci => {
+                let state = if detached { "DETACHED" } else { "ATTACHED" };
+                self.oci_attachment(&node.vnic_id, state).await
+            }
+            CloudFlavour::Aws => {
+                let status = if detached { "detached" } else { "attached" };
+                self.oci_admin_post(
+                    "/attachments",
+                    &serde_json::json!({ "eniId": node.vnic_id, "status": status }),
+                )
+                .await
+            }
+            CloudFlavour::L2 => Err(Error::Other("the L2 flavour has no cloud".into())),
+        }
     }
 
     /// Sets a VNIC's attachment state in the simulator (`DETACHED` / `ATTACHED`).
@@ -472,8 +499,13 @@ impl Testbed {
 
     /// Starts the application writer through the VIP.
     pub fn start_writer(&self) -> Result<Writer> {
+        self.start_writer_to(&self.layout.vip)
+    }
+
+    /// Starts the application writing through `address` from the client namespace.
+    pub fn start_writer_to(&self, address: &str) -> Result<Writer> {
         Writer::start(WriterConfig {
-            host: self.layout.vip.clone(),
+            host: address.to_string(),
             netns: self.layout.client.netns.clone(),
             rate_hz: 20,
             timeout: Duration::from_secs(1),
@@ -518,7 +550,7 @@ pub async fn run_failover(
     let t0 = writer.elapsed();
     let started = Instant::now();
     let lost = (expect == Expect::NewLeaderOldNodeLost).then(|| old.name.clone());
-    let sampler = crate::holders::HolderSampler::start(tb.layout.clone(), lost);
+    let sampler = crate::holders::HolderSampler::start(tb.layout.clone(), tb.vip_addr()?, lost);
     disturb(tb, &old).await?;
     let expect_change = expect != Expect::SameLeader;
     let new = if expect_change {

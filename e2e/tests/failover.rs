@@ -12,6 +12,7 @@ use std::{process::ExitCode, time::Duration};
 use pgvip_e2e::{
     app,
     cluster::wait_for,
+    layout::CloudFlavour,
     pgvip::{self, CloudMode},
     scenario::{self, ScenarioResult},
     scenarios::{self, switchover, Scenario},
@@ -57,6 +58,13 @@ fn main() -> ExitCode {
                             println!("note: recovering after {}: {e}", sc.name());
                         }
                     }
+                }
+            }
+            if Suite::selected("dual-stack") {
+                if tb.layout.cloud == CloudFlavour::Aws {
+                    println!("note: dual-stack skipped on the AWS flavour: EC2 cannot reassign an IPv6 address (pgvip refuses IPv6 VIPs there)");
+                } else {
+                    s.check("dual stack: an IPv4 and an IPv6 PostgresVip on one cluster, switchover and kill with the application writing through both", || rt.block_on(dual_stack(tb)));
                 }
             }
             if Suite::selected("negative") && !tb.layout.cloud.has_cloud() {
@@ -146,16 +154,133 @@ fn checks(sc: Scenario) -> Checks {
     }
 }
 
+/// The IPv6 PostgresVip of the dual-stack check.
+const VIP6_NAME: &str = "orders-rw6";
+
+/// An IPv6 PostgresVip next to the IPv4 one, following the same cluster: a switchover, then a
+/// kill, each with the application writing through both addresses. Both must move to the new
+/// primary, alone on it, with the network delivering there and no acknowledged write lost.
+async fn dual_stack(tb: &Testbed) -> Result<()> {
+    let vip6 = tb.layout.vip6.clone();
+    tb.kubectl_apply(&scenario::vip_manifest_named(
+        tb,
+        VIP6_NAME,
+        &vip6,
+        tb.use_endpoints,
+    ))?;
+    let res = async {
+        let leader = tb.wait_leader(Duration::from_secs(30)).await?;
+        let node = tb.member_node(&leader)?.name.clone();
+        tb.wait_vip_named_ready_on(VIP6_NAME, &node, Duration::from_secs(60))
+            .await?;
+        for kill in [false, true] {
+            dual_stack_failover(tb, kill).await?;
+        }
+        Ok(())
+    }
+    .await;
+    let _ = tb.kubectl(&[
+        "-n",
+        &tb.layout.db_namespace,
+        "delete",
+        "postgresvip",
+        VIP6_NAME,
+        "--wait=true",
+    ]);
+    let addr: std::net::IpAddr = vip6
+        .parse()
+        .map_err(|e| Error::Other(format!("{vip6}: {e}")))?;
+    let gone = wait_for(
+        "the IPv6 VIP off every node",
+        Duration::from_secs(30),
+        || async { tb.nodes_with_address(addr).ok()?.is_empty().then_some(()) },
+    )
+    .await;
+    res.and(gone)
+}
+
+/// One leader change (a switchover, or a kill and the rejoin) under writers on both VIPs.
+async fn dual_stack_failover(tb: &Testbed, kill: bool) -> Result<()> {
+    tb.wait_healthy(Duration::from_secs(120)).await?;
+    let leader = tb.wait_leader(Duration::from_secs(30)).await?;
+    let old = tb.member_node(&leader)?.clone();
+    let writers = [
+        (tb.layout.vip.clone(), tb.start_writer()?),
+        (tb.layout.vip6.clone(), tb.start_writer_to(&tb.layout.vip6)?),
+    ];
+    for (addr, w) in &writers {
+        wait_for(
+            &format!("writes through {addr}"),
+            Duration::from_secs(30),
+            || async { (app::acked(&w.attempts()).len() >= 10).then_some(()) },
+        )
+        .await?;
+    }
+    let new_leader = if kill {
+        tb.kill_member(&old);
+        leader_after(tb, &leader, Duration::from_secs(90)).await?
+    } else {
+        switched_from(tb, &leader).await?
+    };
+    let new = tb.member_node(&new_leader)?.clone();
+    for (addr, w) in &writers {
+        wait_for(
+            &format!("writes through {addr} on {}", new.member),
+            Duration::from_secs(90),
+            || writes_on(w, &new.member),
+        )
+        .await?;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for (addr, w) in writers {
+        let attempts = w.stop();
+        tb.check_acked_on(&new, &attempts).await?;
+        let ip: std::net::IpAddr = addr
+            .parse()
+            .map_err(|e| Error::Other(format!("{addr}: {e}")))?;
+        let holders = tb.nodes_with_address(ip)?;
+        if holders != vec![new.name.clone()] {
+            return Err(Error::Other(format!(
+                "{addr} is on {holders:?}, expected {} alone",
+                new.name
+            )));
+        }
+        let at = tb.cloud_assignment_of(ip).await?;
+        if at.as_deref() != Some(new.vnic_id.as_str()) {
+            return Err(Error::Other(format!(
+                "the network delivers {addr} to {at:?}, expected {}",
+                new.vnic_id
+            )));
+        }
+    }
+    if kill {
+        scenarios::rejoin_all(tb).await?;
+    }
+    Ok(())
+}
+
 /// The new leader after a switchover away from `leader`.
 async fn switched_from(tb: &Testbed, leader: &str) -> Result<String> {
     switchover(tb, leader)?;
-    wait_for("a new leader", Duration::from_secs(60), || async {
+    leader_after(tb, leader, Duration::from_secs(60)).await
+}
+
+/// Waits up to `limit` for a leader other than `leader`.
+async fn leader_after(tb: &Testbed, leader: &str, limit: Duration) -> Result<String> {
+    wait_for("a new leader", limit, || async {
         tb.wait_leader(Duration::from_millis(500))
             .await
             .ok()
             .filter(|l| l != leader)
     })
     .await
+}
+
+/// `Some` once the writer's last answer came from `member` (for [`wait_for`]).
+async fn writes_on(writer: &app::Writer, member: &str) -> Option<()> {
+    app::last_server(&writer.attempts())
+        .is_some_and(|s| app::is_member(&s, member))
+        .then_some(())
 }
 
 /// On L2 the announcement is what moves clients: a client keeps sending to the MAC its
@@ -216,11 +341,7 @@ async fn negative_control_l2(tb: &Testbed) -> Result<()> {
     let res = wait_for(
         "writes through the VIP on the new primary",
         Duration::from_secs(12),
-        || async {
-            app::last_server(&writer.attempts())
-                .is_some_and(|s| app::is_member(&s, &new.member))
-                .then_some(())
-        },
+        || writes_on(&writer, &new.member),
     )
     .await;
     writer.stop();
@@ -243,47 +364,92 @@ async fn negative_control_l2(tb: &Testbed) -> Result<()> {
 /// and announce it, but the fabric keeps delivering the VIP to the old VNIC, so the application
 /// cannot write to the new primary. Then pgvip with the cloud move repairs it.
 async fn negative_control(tb: &Testbed) -> Result<()> {
+    // On OCI the IPv6 VIP of the dual-stack check goes through the same (EC2 cannot move one).
+    let mut vips = vec![tb.layout.vip.clone()];
+    if tb.layout.cloud == CloudFlavour::Oci {
+        let leader = tb.wait_leader(Duration::from_secs(30)).await?;
+        let node = tb.member_node(&leader)?.name.clone();
+        tb.kubectl_apply(&scenario::vip_manifest_named(
+            tb,
+            VIP6_NAME,
+            &tb.layout.vip6,
+            tb.use_endpoints,
+        ))?;
+        tb.wait_vip_named_ready_on(VIP6_NAME, &node, Duration::from_secs(60))
+            .await?;
+        vips.push(tb.layout.vip6.clone());
+    }
+    let res = negative_control_of(tb, &vips).await;
+    if vips.len() > 1 {
+        let _ = tb.kubectl(&[
+            "-n",
+            &tb.layout.db_namespace,
+            "delete",
+            "postgresvip",
+            VIP6_NAME,
+            "--wait=true",
+        ]);
+    }
+    res
+}
+
+/// [`negative_control`] for the PostgresVips of `vips` (the suite's first).
+async fn negative_control_of(tb: &Testbed, vips: &[String]) -> Result<()> {
+    let addrs = vips
+        .iter()
+        .map(|v| {
+            v.parse::<std::net::IpAddr>()
+                .map_err(|e| Error::Other(format!("{v}: {e}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
     pgvip::stop_controller(&tb.layout, 0, false)?;
     pgvip::stop_controller(&tb.layout, 1, false)?;
     pgvip::start_controller(&tb.layout, 2, CloudMode::None)?;
     let leader = tb.wait_leader(Duration::from_secs(30)).await?;
     let old = tb.member_node(&leader)?.clone();
-    let cloud_before = tb.cloud_assignment().await?;
     let new_leader = switched_from(tb, &leader).await?;
     let new = tb.member_node(&new_leader)?.clone();
-    // The L2-only controller puts the address on the new node and the agent announces it.
-    wait_for(
-        "the address on the new node only",
-        Duration::from_secs(60),
-        || async { (tb.nodes_with_vip().ok()? == vec![new.name.clone()]).then_some(()) },
-    )
-    .await?;
-    let writer = tb.start_writer()?;
+    // The L2-only controller puts the addresses on the new node and the agent announces them.
+    for &addr in &addrs {
+        wait_for(
+            &format!("{addr} on the new node only"),
+            Duration::from_secs(60),
+            || async {
+                (tb.nodes_with_address(addr).ok()? == vec![new.name.clone()]).then_some(())
+            },
+        )
+        .await?;
+    }
+    let writers = vips
+        .iter()
+        .map(|v| tb.start_writer_to(v))
+        .collect::<Result<Vec<_>>>()?;
     tokio::time::sleep(Duration::from_secs(8)).await;
-    let attempts = writer.stop();
-    let acked = app::acked(&attempts);
-    if !acked.is_empty() {
-        return Err(Error::Other(format!("the application wrote {} rows through the VIP without the cloud move (cloud still on {cloud_before:?}); the testbed does not reproduce the bug", acked.len())));
+    for ((w, v), &addr) in writers.into_iter().zip(vips).zip(&addrs) {
+        let acked = app::acked(&w.stop());
+        let cloud = tb.cloud_assignment_of(addr).await?;
+        if !acked.is_empty() {
+            return Err(Error::Other(format!("the application wrote {} rows through {v} without the cloud move (cloud on {cloud:?}); the testbed does not reproduce the bug", acked.len())));
+        }
+        if cloud != Some(old.vnic_id.clone()) {
+            return Err(Error::Other(format!(
+                "the cloud assignment of {v} moved although the cloud move was off"
+            )));
+        }
     }
-    if tb.cloud_assignment().await? != Some(old.vnic_id.clone()) {
-        return Err(Error::Other(
-            "the cloud assignment moved although the cloud move was off".into(),
-        ));
-    }
-    // pgvip with the cloud move: the application writes again.
+    // pgvip with the cloud move: the application writes again, through every address.
     pgvip::stop_controller(&tb.layout, 2, false)?;
     pgvip::start_controller(&tb.layout, 0, CloudMode::Cloud)?;
-    let writer = tb.start_writer()?;
-    let res = wait_for(
-        "writes through the VIP after pgvip moves the IP",
-        Duration::from_secs(60),
-        || async {
-            app::last_server(&writer.attempts())
-                .is_some_and(|s| app::is_member(&s, &new.member))
-                .then_some(())
-        },
-    )
-    .await;
-    writer.stop();
-    res
+    for v in vips {
+        let writer = tb.start_writer_to(v)?;
+        let res = wait_for(
+            &format!("writes through {v} after pgvip moves the IP"),
+            Duration::from_secs(60),
+            || writes_on(&writer, &new.member),
+        )
+        .await;
+        writer.stop();
+        res?;
+    }
+    Ok(())
 }
