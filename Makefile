@@ -19,8 +19,9 @@ test: setup
 	# killed mid-move, and the negative control.
 	PGVIP_TESTBED_CLOUD=aws PGVIP_E2E_ONLY=switchover,kill,cloud-faults,controller-crash,negative $(CARGO) test -p pgvip-e2e --test failover
 	# Bare metal: a plain bridge, --cloud-provider l2; a partitioned primary and every agent cut
-	# from the apiserver (never two holders), and the announcement's negative control.
-	PGVIP_TESTBED_CLOUD=l2 PGVIP_E2E_ONLY=switchover,kill,partition,agents-cut,negative $(CARGO) test -p pgvip-e2e --test failover
+	# from the apiserver (never two holders), IPv4 + IPv6 VIPs, and the announcement's negative
+	# control.
+	PGVIP_TESTBED_CLOUD=l2 PGVIP_E2E_ONLY=switchover,partition,agents-cut,dual-stack,negative $(CARGO) test -p pgvip-e2e --test failover
 
 ## Local demo of a real failover on the testbed.
 demo: setup
