@@ -132,7 +132,8 @@ fn cloud_problem(e: &CloudError, what: &str) -> Problem {
     let (rank, reason) = match e.category {
         "auth" => (0, reason::CLOUD_CREDENTIALS_INVALID),
         "permission" => (1, reason::CLOUD_PERMISSION_MISSING),
-        "no_vnic_in_subnet" => (4, reason::NO_VNIC_IN_SUBNET),
+        // OCI's VNIC, EC2's ENI: the same problem, one reason.
+        "no_vnic_in_subnet" | "no_eni_in_subnet" => (4, reason::NO_VNIC_IN_SUBNET),
         "no_provider_id" | "bad_provider_id" => (3, reason::NODE_WITHOUT_PROVIDER_ID),
         _ if e.transient => (9, reason::CHECK_FAILED),
         _ => (8, reason::CHECK_FAILED),
@@ -176,7 +177,8 @@ fn node_problems(f: &Facts, n: &NodeFacts, out: &mut Vec<Problem>) {
     }
     if let Some(Err(e)) = &n.vnic {
         let mut p = cloud_problem(e, &who);
-        if p.reason == reason::NO_VNIC_IN_SUBNET {
+        // EC2's message says what to do already; OCI's names no fix.
+        if e.category == "no_vnic_in_subnet" {
             p.text.push_str(&format!("; attach a secondary VNIC in subnet {} to this instance, or keep Patroni members that may be promoted off this node", f.subnet_id));
         }
         cloud_push.push(p);

@@ -107,6 +107,13 @@ fn verdict_table() {
             ],
         ),
         (
+            "no ENI in subnet (AWS)",
+            |f| f.nodes[1].vnic = Some(Err(cloud_err("no_eni_in_subnet", false))),
+            FALSE,
+            reason::NO_VNIC_IN_SUBNET,
+            &["node worker-2 (member pg-1)"],
+        ),
+        (
             "no providerID",
             |f| {
                 f.nodes[1].provider_id = None;
