@@ -239,6 +239,11 @@ pub struct Config {
     /// Re-check every VIP at least this often, seconds.
     #[arg(long, env = "PGVIP_RESYNC_SECONDS", default_value_t = 30)]
     pub resync_seconds: u64,
+    /// Seconds between data-path checks of a Ready VIP (a request through the address to the
+    /// confirmed member): `DataPathVerified` turns False within two periods of the address
+    /// no longer reaching the primary, even when nothing else changed.
+    #[arg(long, env = "PGVIP_DATA_PATH_INTERVAL_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub data_path_interval_seconds: u64,
     /// Seconds between failover-readiness checks of each PostgresVip (they also run when the
     /// spec or the member set changes); 0 turns the checks off. Each check costs about
     /// 2 + (candidate nodes x 3) cloud reads and one no-op update.

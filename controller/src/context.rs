@@ -34,6 +34,8 @@ pub struct Settings {
     pub verify_data_path: bool,
     /// Re-check every VIP at least this often.
     pub resync: Duration,
+    /// Re-verify the data path of a Ready VIP this often.
+    pub data_path_interval: Duration,
     /// Namespace of the node-agents' heartbeat Leases.
     pub agent_namespace: String,
 }

@@ -23,6 +23,13 @@ pub struct PhaseLabels {
     pub phase: &'static str,
 }
 
+/// `result` label of data-path probes.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    /// `ok` (reached the confirmed member) or `failed`.
+    pub result: &'static str,
+}
+
 /// Cloud call labels.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CloudLabels {
@@ -85,6 +92,7 @@ pub struct Metrics {
     reconciles: Counter,
     reconcile_errors: Family<CategoryLabels, Counter>,
     reconcile_duration: Histogram,
+    data_path: Family<ResultLabels, Histogram>,
     vips: Family<ConditionLabels, Gauge>,
     leader: Gauge,
     failover_ready: Family<VipLabels, Gauge>,
@@ -100,6 +108,7 @@ impl Default for Metrics {
             reconciles: Counter::default(),
             reconcile_errors: Family::default(),
             reconcile_duration: Histogram::new(seconds_buckets()),
+            data_path: Family::new_with_constructor(|| Histogram::new(seconds_buckets())),
             vips: Family::default(),
             leader: Gauge::default(),
             failover_ready: Family::default(),
@@ -136,6 +145,11 @@ impl Metrics {
             "reconcile_duration_seconds",
             "Reconcile duration",
             self.reconcile_duration.clone(),
+        );
+        registry.register(
+            "data_path_probe_seconds",
+            "Latency of the requests through each VIP to its confirmed member, by result",
+            self.data_path.clone(),
         );
         registry.register(
             "vips",
@@ -234,6 +248,14 @@ impl Metrics {
     pub fn reconcile(&self, took: Duration) {
         self.reconciles.inc();
         self.reconcile_duration.observe(took.as_secs_f64());
+    }
+
+    /// Records one data-path probe through a VIP.
+    pub fn data_path_probe(&self, took: Duration, ok: bool) {
+        let result = if ok { "ok" } else { "failed" };
+        self.data_path
+            .get_or_create(&ResultLabels { result })
+            .observe(took.as_secs_f64());
     }
 
     /// Records a failed reconcile.

@@ -428,6 +428,11 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
                 // A holder that stays silent lapses by time alone: look again soon.
                 requeue = requeue.min(Duration::from_secs(2));
             } else if conditions::is_true(&next.conditions, condition::READY) {
+                // Keep proving it: an address that stops reaching the primary (a route, a
+                // security list, a stale claim) must show without anything else changing.
+                if sh.settings.verify_data_path {
+                    requeue = requeue.min(sh.settings.data_path_interval);
+                }
                 if let Some(rec) = sh.failovers.finish(&k, Instant::now()) {
                     sh.metrics.failover(&rec);
                     let note = format!(
@@ -763,9 +768,13 @@ async fn verify(
             "GET {u}: no usable HTTP client (check restApi.caSecretRef)"
         ));
     };
+    let started = Instant::now();
     let outcome = sh.prober.get(client, &u, sh.prober.timeout).await;
     let expected = st.leader.as_ref().map(|l| l.pod.as_str()).unwrap_or("");
-    judge_data_path(&outcome, expected, &u)
+    let dp = judge_data_path(&outcome, expected, &u);
+    sh.metrics
+        .data_path_probe(started.elapsed(), matches!(dp, DataPath::Verified));
+    dp
 }
 
 #[cfg(test)]

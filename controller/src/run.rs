@@ -152,6 +152,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                 announce_timeout: Duration::from_secs(cfg.announce_timeout_seconds),
                 verify_data_path: cfg.verify_data_path,
                 resync: Duration::from_secs(cfg.resync_seconds),
+                data_path_interval: Duration::from_secs(cfg.data_path_interval_seconds),
                 agent_namespace: cfg.agent_namespace(),
             },
             readiness: Schedule::new(Duration::from_secs(cfg.readiness_interval_seconds)),

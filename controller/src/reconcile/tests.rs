@@ -256,6 +256,7 @@ async fn rig() -> Rig {
             announce_timeout: Duration::from_secs(15),
             verify_data_path: true,
             resync: Duration::from_secs(30),
+            data_path_interval: Duration::from_secs(7),
             agent_namespace: "pgvip".into(),
         },
         locks: Default::default(),
@@ -364,12 +365,15 @@ async fn agent_report_leads_to_verified_ready_and_last_failover() {
         ..written
     });
     let calls_before = r.cloud.calls().len();
-    apply(Arc::new(vip), &r.ctx, &r.api).await.unwrap();
+    let next = apply(Arc::new(vip), &r.ctx, &r.api).await.unwrap();
     assert_eq!(
         r.cloud.calls().len(),
         calls_before,
         "no second cloud call for the same assignment"
     );
+    // A Ready VIP's data path is proven again after the data-path interval (7 s here), not
+    // only at the 30 s resync.
+    assert_eq!(next, Action::requeue(Duration::from_secs(7)));
     let last = status_of(r.patches.lock().unwrap().last().unwrap());
     for t in [
         condition::LEADER_CONFIRMED,
