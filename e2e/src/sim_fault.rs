@@ -70,6 +70,14 @@ pub enum SimFault {
         /// How many.
         count: u32,
     },
+    /// The next `count` of `call` are refused with an error the client must not retry (OCI
+    /// 400, EC2 400 `InvalidParameterValue`).
+    Refuse {
+        /// Which call.
+        call: CloudCall,
+        /// How many.
+        count: u32,
+    },
     /// Every latency and pending failure removed.
     Clear,
 }
@@ -104,6 +112,11 @@ impl SimFault {
                 count,
                 failure: Failure::Status { status: 503 },
             },
+            SimFault::Refuse { call, count } => FaultCommand::Fail {
+                operation: Some(call.oci()),
+                count,
+                failure: Failure::Status { status: 400 },
+            },
             SimFault::Clear => FaultCommand::Clear,
         }
     }
@@ -123,6 +136,14 @@ impl SimFault {
                 action: Some(call.aws()),
                 count,
                 failure: AwsFailure::Status { status: 503 },
+            },
+            SimFault::Refuse { call, count } => AwsFaultCommand::Fail {
+                action: Some(call.aws()),
+                count,
+                failure: AwsFailure::Error {
+                    status: 400,
+                    code: "InvalidParameterValue".into(),
+                },
             },
             SimFault::Clear => AwsFaultCommand::Clear,
         }
@@ -184,6 +205,7 @@ mod tests {
                 SimFault::Latency { call, millis: 1 },
                 SimFault::Throttle { call, count: 1 },
                 SimFault::Unavailable { call, count: 1 },
+                SimFault::Refuse { call, count: 1 },
                 SimFault::Clear,
             ] {
                 let oci: FaultCommand = serde_json::from_value(f.command(CloudFlavour::Oci))

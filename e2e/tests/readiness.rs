@@ -1,5 +1,5 @@
 //! Failover readiness on the testbed: with a healthy primary, pgvip must find what would break
-//! the next failover (a principal that may not move the IP, a node without a VNIC in the VIP's
+//! the next failover (a principal that may not move the IP, a node without a VNIC (ENI) in the VIP's
 //! subnet, a stopped node-agent, an unreachable Patroni REST port) and say so in
 //! `FailoverReady`, while `Ready` (the current primary) stays true; fixing each turns it back.
 use std::{process::ExitCode, time::Duration};
@@ -9,7 +9,7 @@ use pgvip_cloudsim::{inventory::Permissions, FaultCommand};
 use pgvip_e2e::{
     cloud::CONTROLLER_USER,
     cluster::wait_for,
-    layout::NodeLayout,
+    layout::{CloudFlavour, NodeLayout},
     pgvip::{self, CloudMode},
     scenario, Error, Result, Testbed,
 };
@@ -19,6 +19,8 @@ use common::Suite;
 
 /// Seconds between checks in this suite (the default is 300).
 const INTERVAL: &str = "3";
+/// Seconds between data-path checks in this suite (the default is 10).
+const DATA_PATH_INTERVAL: u64 = 3;
 
 fn main() -> ExitCode {
     Suite::run(
@@ -35,39 +37,56 @@ fn main() -> ExitCode {
             );
             let Some(replica) = replica else { return };
             let r = &replica;
-            s.check(
-                "a principal without update permission: CloudPermissionMissing",
-                || {
-                    rt.block_on(break_and_fix(
-                        tb,
-                        "CloudPermissionMissing",
-                        "use private-ips",
-                        async || {
-                            tb.oci_fault(&FaultCommand::Permissions {
-                                principal: CONTROLLER_USER.into(),
-                                permissions: Permissions {
-                                    read: true,
-                                    update: false,
-                                },
-                            })
-                            .await
-                        },
-                        async || tb.oci_fault(&FaultCommand::Clear).await,
-                    ))
-                },
-            );
-            s.check(
-                "a replica's instance without a VNIC in the subnet: NoVnicInSubnet",
-                || {
-                    rt.block_on(break_and_fix(
-                        tb,
-                        "NoVnicInSubnet",
-                        &r.name,
-                        async || tb.oci_attachment(&r.vnic_id, "DETACHED").await,
-                        async || tb.oci_attachment(&r.vnic_id, "ATTACHED").await,
-                    ))
-                },
-            );
+            // What each flavour can prove in advance: OCI the move permission (EC2 has no
+            // DryRun for AssignPrivateIpAddresses), a cloud the interface in the subnet.
+            let cloud = tb.layout.cloud;
+            let mut reasons: Vec<(&str, &str)> = vec![];
+            if cloud == CloudFlavour::Oci {
+                reasons.push(("CloudPermissionMissing", "use private-ips"));
+                s.check(
+                    "a principal without update permission: CloudPermissionMissing",
+                    || {
+                        rt.block_on(break_and_fix(
+                            tb,
+                            "CloudPermissionMissing",
+                            "use private-ips",
+                            async || {
+                                tb.oci_fault(&FaultCommand::Permissions {
+                                    principal: CONTROLLER_USER.into(),
+                                    permissions: Permissions {
+                                        read: true,
+                                        update: false,
+                                    },
+                                })
+                                .await
+                            },
+                            async || tb.oci_fault(&FaultCommand::Clear).await,
+                        ))
+                    },
+                );
+            } else {
+                println!(
+                    "note: the move permission is not provable in advance on {}: skipped",
+                    cloud.key()
+                );
+            }
+            if cloud.has_cloud() {
+                reasons.push(("NoVnicInSubnet", r.name.as_str()));
+                s.check(
+                    "a replica's instance without an interface in the subnet: NoVnicInSubnet",
+                    || {
+                        rt.block_on(break_and_fix(
+                            tb,
+                            "NoVnicInSubnet",
+                            &r.name,
+                            async || tb.detach_interface(r, true).await,
+                            async || tb.detach_interface(r, false).await,
+                        ))
+                    },
+                );
+            }
+            reasons.push(("AgentNotRunning", r.name.as_str()));
+            reasons.push(("RestApiUnreachable", r.member.as_str()));
             s.check(
                 "the node-agent stopped on a replica's node: AgentNotRunning",
                 || {
@@ -105,12 +124,7 @@ fn main() -> ExitCode {
                         "-o",
                         "jsonpath={range .items[*]}{.reason}{\"\\t\"}{.note}{\"\\n\"}{end}",
                     ])?;
-                    for (reason, needle) in [
-                        ("CloudPermissionMissing", "use private-ips"),
-                        ("NoVnicInSubnet", r.name.as_str()),
-                        ("AgentNotRunning", r.name.as_str()),
-                        ("RestApiUnreachable", r.member.as_str()),
-                    ] {
+                    for &(reason, needle) in &reasons {
                         let found = out
                             .lines()
                             .any(|l| l.starts_with(&format!("{reason}\t")) && l.contains(needle));
@@ -122,6 +136,10 @@ fn main() -> ExitCode {
                     }
                     Ok(())
                 },
+            );
+            s.check(
+                "the fabric stops delivering the VIP to its holder: DataPathVerified=False within two periods, True once it delivers again",
+                || rt.block_on(data_path_lost(tb)),
             );
             s.check(
                 "a new leader the controller cannot confirm gets no address until confirmed",
@@ -150,7 +168,12 @@ async fn start(tb: &Testbed) -> Result<NodeLayout> {
         &tb.layout,
         0,
         CloudMode::Cloud,
-        &["--readiness-interval-seconds", INTERVAL],
+        &[
+            "--readiness-interval-seconds",
+            INTERVAL,
+            "--data-path-interval-seconds",
+            &DATA_PATH_INTERVAL.to_string(),
+        ],
     )?;
     tb.kubectl_apply(&scenario::vip_manifest(tb, common::use_endpoints()))?;
     let leader = tb.wait_leader(Duration::from_secs(30)).await?;
@@ -278,6 +301,59 @@ async fn holds_back_until_confirmed(tb: &Testbed) -> Result<()> {
     tb.wait_vip_ready_on(&target.name, Duration::from_secs(60))
         .await
         .map(|_| ())
+}
+
+/// `DataPathVerified`'s (status, reason) now.
+async fn data_path_state(tb: &Testbed) -> Option<(String, String)> {
+    let vip = tb.vip().await.ok()?;
+    let c = cond(&vip, condition::DATA_PATH_VERIFIED)?;
+    Some((c.status, c.reason))
+}
+
+/// Breaks the fabric's route to the VIP's holder (nothing else changes) and back: the
+/// continuous data-path check must notice within two of its periods and recover after.
+async fn data_path_lost(tb: &Testbed) -> Result<()> {
+    wait_for("DataPathVerified=True", Duration::from_secs(30), || async {
+        (data_path_state(tb).await?.0 == "True").then_some(())
+    })
+    .await?;
+    let rule = format!(
+        "type filter hook forward priority 0;\n    ip daddr {} drop",
+        tb.layout.vip
+    );
+    let block = |on: bool| {
+        pgvip_e2e::netns::nft_table(
+            &tb.layout.fabric_netns,
+            "bridge",
+            "pgvip_path_block",
+            on.then_some(rule.as_str()),
+        )
+    };
+    block(true)?;
+    let broke = std::time::Instant::now();
+    let bound = Duration::from_secs(2 * DATA_PATH_INTERVAL + 5);
+    let seen = wait_for(
+        "DataPathVerified=False/VerificationFailed",
+        bound,
+        || async {
+            let (status, reason) = data_path_state(tb).await?;
+            (status == "False" && reason == "VerificationFailed").then_some(())
+        },
+    )
+    .await;
+    let took = broke.elapsed();
+    block(false)?;
+    seen?;
+    println!(
+        "note: DataPathVerified turned False {} ms after the route broke (period {DATA_PATH_INTERVAL} s)",
+        took.as_millis()
+    );
+    wait_for(
+        "DataPathVerified=True again",
+        Duration::from_secs(30),
+        || async { (data_path_state(tb).await?.0 == "True").then_some(()) },
+    )
+    .await
 }
 
 /// Drops the controller host's packets to the member's REST port (8008) on `node`.

@@ -7,7 +7,8 @@
 //! - address in use: a PostgresVip whose address is a worker's own IP gets `AddressInUse`, no
 //!   node gains a copy, the simulator never sees a move or create for it, and the node keeps
 //!   its own address after the PostgresVip is deleted.
-//! - refused move: while OCI refuses `UpdatePrivateIp`, a switchover leaves the address on no
+//! - refused move: while the cloud refuses the move (OCI `UpdatePrivateIp`, EC2
+//!   `AssignPrivateIpAddresses`), a switchover leaves the address on no
 //!   node (`CloudMoveFailed`, `AddressWithheld`, the new node's agent reports why); once OCI
 //!   accepts, the move completes and the application writes through the VIP.
 //! - events: successive failovers each get their own `FailoverStarted`/`FailoverCompleted`
@@ -22,13 +23,14 @@ use std::{
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{DeleteParams, ListParams};
 use pgvip_api::{condition, PostgresVip};
-use pgvip_cloudsim::{faults::Operation, CallRecord, Failure, FaultCommand};
+use pgvip_cloudsim::{faults::Operation, CallRecord};
 use pgvip_e2e::{
     app,
     cluster::wait_for,
-    layout::NodeLayout,
+    layout::{CloudFlavour, NodeLayout},
     pgvip::{self, CloudMode},
     scenario::{self, condition_of, reason, run_failover, Expect, VIP_NAME},
+    sim_fault::{CloudCall, SimFault},
     Error, Result, Testbed,
 };
 
@@ -68,7 +70,7 @@ fn main() -> ExitCode {
             }
             if Suite::selected("refused") {
                 s.check(
-                    "refused move: while OCI refuses UpdatePrivateIp the address is on no node; once it accepts, the move completes",
+                    "refused move: while the cloud refuses the move the address is on no node; once it accepts, the move completes",
                     || rt.block_on(refused_move(tb)),
                 );
             }
@@ -109,12 +111,7 @@ async fn conflict_inner(tb: &Testbed) -> Result<()> {
     let owner = tb.vip().await?;
     let owner_key = format!("{}/{VIP_NAME}", tb.layout.db_namespace);
     let vip: IpAddr = parse_ip(&tb.layout.vip)?;
-    let owner_ip_id = owner
-        .status
-        .clone()
-        .and_then(|s| s.cloud)
-        .and_then(|c| c.private_ip_id)
-        .ok_or_else(|| Error::Other("the standard VIP has no status.cloud.privateIpId".into()))?;
+    let owner_ip_id = private_ip_id(tb, &owner)?;
     let since = chrono::Utc::now();
     tb.kubectl_apply(&scenario::vip_manifest_named(
         tb,
@@ -141,7 +138,7 @@ async fn conflict_inner(tb: &Testbed) -> Result<()> {
         )));
     }
     // Nothing moved: the owner is settled, and the conflicting one must not call the cloud.
-    let bad = unexpected_calls(tb, since, vip, &owner_ip_id).await?;
+    let bad = unexpected_calls(tb, since, vip, &owner_ip_id, true).await?;
     if !bad.is_empty() {
         return Err(Error::Other(format!(
             "cloud calls for {vip} while {SHADOW} was in conflict and {VIP_NAME} settled: {bad:?}"
@@ -185,7 +182,7 @@ async fn restore_standard(tb: &Testbed) -> Result<()> {
     for name in [SHADOW, NODE_IP_VIP] {
         delete_vip(tb, name).await?;
     }
-    let _ = tb.oci_fault(&FaultCommand::Clear).await;
+    let _ = tb.cloud_fault(SimFault::Clear).await;
     if tb
         .vip_api()
         .get_opt(VIP_NAME)
@@ -212,13 +209,7 @@ async fn address_in_use(tb: &Testbed) -> Result<()> {
         .cloned()
         .ok_or_else(|| Error::Other("no node besides the leader's".into()))?;
     let addr = parse_ip(&target.ip)?;
-    let std_ip_id = tb
-        .vip()
-        .await?
-        .status
-        .and_then(|s| s.cloud)
-        .and_then(|c| c.private_ip_id)
-        .ok_or_else(|| Error::Other("the standard VIP has no status.cloud.privateIpId".into()))?;
+    let std_ip_id = private_ip_id(tb, &tb.vip().await?)?;
     node_ip_untouched(tb, &target, addr)?;
     let since = chrono::Utc::now();
     tb.kubectl_apply(&scenario::vip_manifest_named(
@@ -250,7 +241,7 @@ async fn address_in_use(tb: &Testbed) -> Result<()> {
     deleted?;
     // Deleting it must not take the node's own address away either.
     stays_untouched(tb, &target, addr, Duration::from_secs(3)).await?;
-    let bad = unexpected_calls(tb, since, addr, &std_ip_id).await?;
+    let bad = unexpected_calls(tb, since, addr, &std_ip_id, false).await?;
     if !bad.is_empty() {
         return Err(Error::Other(format!(
             "the simulator got calls for {addr} (or a create/delete/another private IP's update; the standard VIP's is {std_ip_id}) while {NODE_IP_VIP} existed: {bad:?}"
@@ -315,22 +306,61 @@ async fn stays_untouched(
     }
 }
 
+/// `status.cloud.privateIpId` of `vip` (OCI's private IP object; EC2 has none: empty).
+fn private_ip_id(tb: &Testbed, vip: &PostgresVip) -> Result<String> {
+    let id = vip
+        .status
+        .clone()
+        .and_then(|s| s.cloud)
+        .and_then(|c| c.private_ip_id);
+    match (id, tb.layout.cloud) {
+        (Some(id), _) => Ok(id),
+        (None, CloudFlavour::Oci) => Err(Error::Other(
+            "the standard VIP has no status.cloud.privateIpId".into(),
+        )),
+        (None, _) => Ok(String::new()),
+    }
+}
+
 /// Cloud calls since `since` that no one but a PostgresVip for `addr` would make, given that
 /// the only other PostgresVip's private IP is `allowed_update` (its moves and permission
-/// checks update it): any CreatePrivateIp or DeletePrivateIp, an UpdatePrivateIp of another
-/// private IP, any call whose query names `addr`.
+/// checks update it). On OCI: any CreatePrivateIp or DeletePrivateIp, an UpdatePrivateIp of
+/// another private IP, any call whose query names `addr`. On EC2, where every call names
+/// the address: any call naming `addr`, but when the settled owner shares it (`shared`) only
+/// the ones that change something (assign, unassign).
 async fn unexpected_calls(
     tb: &Testbed,
     since: chrono::DateTime<chrono::Utc>,
     addr: IpAddr,
     allowed_update: &str,
+    shared: bool,
 ) -> Result<Vec<String>> {
+    let after = |ts: &str| chrono::DateTime::parse_from_rfc3339(ts).is_ok_and(|t| t >= since);
+    if tb.layout.cloud == CloudFlavour::Aws {
+        use pgvip_cloudsim::aws::Action;
+        let a = addr.to_string();
+        return Ok(tb
+            .aws_calls()
+            .await?
+            .into_iter()
+            .filter(|c| after(&c.timestamp))
+            .filter(|c| c.params.values().any(|v| *v == a))
+            .filter(|c| {
+                !shared
+                    || matches!(
+                        c.action,
+                        Action::AssignPrivateIpAddresses | Action::UnassignPrivateIpAddresses
+                    )
+            })
+            .map(|c| format!("{} {:?} {:?}", c.timestamp, c.action, c.params))
+            .collect());
+    }
     // The simulator stamps each call when it arrives, on this machine's clock.
     Ok(tb
         .oci_calls()
         .await?
         .into_iter()
-        .filter(|c| chrono::DateTime::parse_from_rfc3339(&c.timestamp).is_ok_and(|t| t >= since))
+        .filter(|c| after(&c.timestamp))
         .filter(|c: &CallRecord| match c.operation {
             Operation::CreatePrivateIp | Operation::DeletePrivateIp => true,
             Operation::UpdatePrivateIp => !c.path.contains(allowed_update),
@@ -369,10 +399,9 @@ async fn refused_move(tb: &Testbed) -> Result<()> {
     // The simulator has no validation-error failure kind: an injected `Status { 400 }` answers
     // 400 with OCI's error body for that status (code `InternalServerError`), which the client
     // takes as a 4xx it must not retry.
-    tb.oci_fault(&FaultCommand::Fail {
-        operation: Some(Operation::UpdatePrivateIp),
+    tb.cloud_fault(SimFault::Refuse {
+        call: CloudCall::Move,
         count: 10_000,
-        failure: Failure::Status { status: 400 },
     })
     .await?;
     let res = async {
@@ -423,7 +452,7 @@ async fn refused_move(tb: &Testbed) -> Result<()> {
         Ok(new)
     }
     .await;
-    tb.oci_fault(&FaultCommand::Clear).await?;
+    tb.cloud_fault(SimFault::Clear).await?;
     let new = res?;
     // OCI accepts again: the move completes.
     tb.wait_vip_ready_on(&new.name, Duration::from_secs(120))
