@@ -16,6 +16,10 @@ pub const AWS_ACCESS_KEY_ID: &str = "AKIAPGVIPTESTBED0001";
 /// Its secret access key (the testbed's only; never a real credential).
 pub const AWS_SECRET_ACCESS_KEY: &str = "pgvip/testbed/0000000000000000000000000000";
 
+/// The first worker's instance profile: the role whose temporary credentials its IMDS serves
+/// (`PGVIP_AWS_CREDENTIALS=instance-profile` points the controller there).
+pub const AWS_NODE_ROLE: &str = "pgvip-node-role";
+
 /// OCID of the API-key user the controller authenticates as.
 pub const CONTROLLER_USER: &str = "ocid1.user.oc1..pgvipcontroller";
 
@@ -68,7 +72,8 @@ pub fn ensure_api_key(dir: &Path) -> Result<String> {
 }
 
 /// The EC2 inventory of the testbed's AWS flavour: one instance and one ENI per worker (its
-/// fabric port), the controller's IAM user allowed exactly the three actions pgvip needs.
+/// fabric port), the controller's IAM user and the first worker's instance role, each allowed
+/// exactly the three actions pgvip needs.
 pub fn aws_inventory(layout: &Layout) -> pgvip_cloudsim::aws::AwsInventory {
     use pgvip_cloudsim::aws::{AwsInventory, IamPrincipal, NetworkInterface};
     let mut inv = AwsInventory::new("111122223333", &layout.region).subnet(
@@ -90,14 +95,30 @@ pub fn aws_inventory(layout: &Layout) -> pgvip_cloudsim::aws::AwsInventory {
             .port(&n.fabric_port),
         );
     }
+    let actions = [
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:AssignPrivateIpAddresses",
+        "ec2:UnassignPrivateIpAddresses",
+    ];
+    // Temporary credentials, as IMDS serves them: an ASIA key and a session token.
+    let role = IamPrincipal {
+        session_token: Some("pgvip-testbed-node-role-session-token".into()),
+        ..IamPrincipal::user(
+            AWS_NODE_ROLE,
+            "ASIAPGVIPTESTBED0002",
+            "pgvip/testbed/node-role/0000000000000000000",
+        )
+    }
+    .allowing(&actions);
+    inv = inv
+        .principal(role)
+        .role(&layout.nodes[0].instance_id, AWS_NODE_ROLE);
+    if let Some(first) = inv.instances.first_mut() {
+        first.imds_port = Some(imds_port(0));
+    }
     inv.principal(
-        IamPrincipal::user("pgvip-controller", AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY).allowing(
-            &[
-                "ec2:DescribeNetworkInterfaces",
-                "ec2:AssignPrivateIpAddresses",
-                "ec2:UnassignPrivateIpAddresses",
-            ],
-        ),
+        IamPrincipal::user("pgvip-controller", AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)
+            .allowing(&actions),
     )
 }
 

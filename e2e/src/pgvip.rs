@@ -122,19 +122,26 @@ pub fn start_controller_with(
             cmd.args(["--cloud-provider", "l2"]);
         }
         CloudMode::Cloud if layout.cloud == CloudFlavour::Aws => {
-            // Static keys through the environment: the first link of AWS's default chain.
-            cmd.env("AWS_ACCESS_KEY_ID", AWS_ACCESS_KEY_ID)
-                .env("AWS_SECRET_ACCESS_KEY", AWS_SECRET_ACCESS_KEY)
-                .args([
-                    "--cloud-provider",
-                    "aws",
-                    "--aws-region",
-                    &layout.region,
-                    "--aws-ec2-endpoint",
-                    &format!("https://127.0.0.1:{}", layout.oci_port),
-                ])
-                .arg("--aws-ca-bundle")
-                .arg(layout.path("oci/ca.crt"));
+            if std::env::var("PGVIP_AWS_CREDENTIALS").as_deref() == Ok("instance-profile") {
+                // The default chain's last link: the first worker's instance profile through
+                // IMDSv2 (temporary credentials with a session token).
+                cmd.arg("--aws-imds-endpoint")
+                    .arg(format!("http://127.0.0.1:{}", crate::cloud::imds_port(0)));
+            } else {
+                // Static keys through the environment: the first link of AWS's default chain.
+                cmd.env("AWS_ACCESS_KEY_ID", AWS_ACCESS_KEY_ID)
+                    .env("AWS_SECRET_ACCESS_KEY", AWS_SECRET_ACCESS_KEY);
+            }
+            cmd.args([
+                "--cloud-provider",
+                "aws",
+                "--aws-region",
+                &layout.region,
+                "--aws-ec2-endpoint",
+                &format!("https://127.0.0.1:{}", layout.oci_port),
+            ])
+            .arg("--aws-ca-bundle")
+            .arg(layout.path("oci/ca.crt"));
         }
         CloudMode::Cloud => {
             let fp = std::fs::read_to_string(layout.path("oci/api-key.fingerprint"))

@@ -43,6 +43,7 @@ async fn start_aws_sim(layout: &Layout) -> Result<pgvip_cloudsim::aws::AwsSimHan
     cfg.admin_listen = Some(([127, 0, 0, 1], layout.oci_admin_port).into());
     cfg.ca_out = Some(layout.path("oci/ca.crt"));
     cfg.fabric = Some(fabric_config(layout));
+    cfg.imds_ip = Some([127, 0, 0, 1].into());
     AwsSim::start(cfg)
         .await
         .map_err(|e| Error::Other(format!("EC2 simulator: {e}")))
@@ -97,6 +98,11 @@ pub async fn run(layout: Layout) -> Result<()> {
     for ns in layout.forwarded_netns() {
         tasks.push(fwd::spawn(&ns, api, api)?);
         tasks.push(fwd::spawn(&ns, oci, oci)?);
+    }
+    if layout.cloud == CloudFlavour::Aws {
+        // The first worker's IMDS, for a controller that takes its instance profile.
+        let imds: SocketAddr = ([127, 0, 0, 1], cloud::imds_port(0)).into();
+        tasks.push(fwd::spawn(&layout.controller_host.netns, imds, imds)?);
     }
     info!(namespaces = ?layout.forwarded_netns(), "forwarders up");
     let client = crate::testbed::admin_client(&layout).await?;
