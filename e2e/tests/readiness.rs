@@ -64,9 +64,14 @@ fn main() -> ExitCode {
                         ))
                     },
                 );
-            } else {
+            } else if cloud.has_cloud() {
                 println!(
                     "note: the move permission is not provable in advance on {}: skipped",
+                    cloud.key()
+                );
+            } else {
+                println!(
+                    "note: no cloud on {}: the permission and interface checks do not apply",
                     cloud.key()
                 );
             }
