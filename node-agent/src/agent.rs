@@ -379,7 +379,8 @@ impl Agent {
 
     async fn resync(&mut self) {
         if self.expired {
-            self.remove_everything().await;
+            let kept = self.kept_out_of_contact();
+            self.remove_owned(kept).await;
         } else {
             self.reconcile_all(Instant::now()).await;
         }
@@ -458,21 +459,13 @@ impl Agent {
         warn!(hold = ?self.contact.hold(), kept = ?kept, "API server unreachable for longer than the hold time; removing every pgvip address its local primary does not vouch for (fail closed)");
         self.expired = true;
         self.metrics.fail_closed.inc();
-        self.remove_everything().await;
+        self.remove_owned(kept).await;
     }
 
-    /// Removes every owned address but those the local member vouches for (none on shutdown
-    /// with `--release-on-exit`, which passes `keep_vouched = false`).
-    async fn remove_everything(&mut self) {
-        self.remove_owned(true).await;
-    }
-
-    async fn remove_owned(&mut self, keep_vouched: bool) {
-        let kept = if keep_vouched {
-            self.kept_out_of_contact()
-        } else {
-            BTreeSet::new()
-        };
+    /// Removes every owned address but those in `kept` (what the local member vouches for
+    /// while out of contact; nothing on shutdown with `--release-on-exit`) and stops
+    /// announcing.
+    async fn remove_owned(&mut self, kept: BTreeSet<IpAddr>) {
         for mem in self.memory.values_mut() {
             mem.stop_announcing();
         }
@@ -509,7 +502,7 @@ impl Agent {
         self.sync_fence();
         if self.cfg.release_on_exit {
             info!("shutting down; --release-on-exit set: removing every pgvip address");
-            self.remove_owned(false).await;
+            self.remove_owned(BTreeSet::new()).await;
         } else {
             info!("shutting down; addresses stay configured, the next start reconciles them");
         }
