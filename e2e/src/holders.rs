@@ -16,17 +16,32 @@ use crate::{cmd, layout::Layout};
 /// Gap between samples.
 pub const PERIOD: Duration = Duration::from_millis(100);
 
-/// Nodes of `layout` that have `addr` configured right now.
+/// Every address configured in namespace `netns` (any interface) as `(address, prefix
+/// length)`, from `ip -br addr show`.
+pub fn addresses_in(netns: &str) -> crate::error::Result<Vec<(IpAddr, u8)>> {
+    let out = cmd::ip_in(netns, &["-br", "addr", "show"])?;
+    Ok(out
+        .lines()
+        // `<ifname> <state> <addr/len>...`
+        .flat_map(|l| l.split_whitespace().skip(2))
+        .filter_map(|a| {
+            let (ip, len) = a.split_once('/')?;
+            Some((ip.parse().ok()?, len.parse().ok()?))
+        })
+        .collect())
+}
+
+/// Nodes of `layout` that have `addr` configured right now (a namespace that cannot be read
+/// holds nothing).
 pub fn holders(layout: &Layout, addr: IpAddr) -> Vec<String> {
     layout
         .nodes
         .iter()
         .filter(|n| {
-            cmd::ip_in(&n.netns, &["-br", "addr", "show"])
+            addresses_in(&n.netns)
                 .unwrap_or_default()
-                .split_whitespace()
-                .filter_map(|a| a.split_once('/')?.0.parse::<IpAddr>().ok())
-                .any(|a| a == addr)
+                .iter()
+                .any(|(a, _)| *a == addr)
         })
         .map(|n| n.name.clone())
         .collect()

@@ -191,16 +191,7 @@ impl Testbed {
     /// Every address configured in `node`'s namespace (any interface) as `(address, prefix
     /// length)`, from `ip -br addr show`.
     pub fn node_addresses(&self, node: &NodeLayout) -> Result<Vec<(IpAddr, u8)>> {
-        let out = cmd::ip_in(&node.netns, &["-br", "addr", "show"])?;
-        Ok(out
-            .lines()
-            // `<ifname> <state> <addr/len>...`
-            .flat_map(|l| l.split_whitespace().skip(2))
-            .filter_map(|a| {
-                let (ip, len) = a.split_once('/')?;
-                Some((ip.parse().ok()?, len.parse().ok()?))
-            })
-            .collect())
+        crate::holders::addresses_in(&node.netns)
     }
 
     /// Nodes on which `ip addr` shows `addr` (with any prefix length), in layout order.
@@ -345,24 +336,23 @@ impl Testbed {
 
     /// The simulator's call log (`GET /calls`), oldest first.
     pub async fn oci_calls(&self) -> Result<Vec<pgvip_cloudsim::CallRecord>> {
-        let url = format!("http://127.0.0.1:{}/calls", self.layout.oci_admin_port);
-        reqwest::get(&url)
-            .await
-            .map_err(|e| Error::Other(format!("simulator admin: {e}")))?
-            .json()
-            .await
-            .map_err(|e| Error::Other(format!("simulator call log: {e}")))
+        self.admin_get("/calls").await
     }
 
     /// The EC2 front's call log (`GET /calls`), oldest first.
     pub async fn aws_calls(&self) -> Result<Vec<pgvip_cloudsim::aws::AwsCallRecord>> {
-        let url = format!("http://127.0.0.1:{}/calls", self.layout.oci_admin_port);
+        self.admin_get("/calls").await
+    }
+
+    /// GETs `path` from the simulator's admin endpoint (either front) and parses the JSON.
+    async fn admin_get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let url = format!("http://127.0.0.1:{}{path}", self.layout.oci_admin_port);
         reqwest::get(&url)
             .await
             .map_err(|e| Error::Other(format!("simulator admin: {e}")))?
             .json()
             .await
-            .map_err(|e| Error::Other(format!("simulator call log: {e}")))
+            .map_err(|e| Error::Other(format!("simulator admin {path}: {e}")))
     }
 
     /// Where the network delivers the VIP: the VNIC (ENI) the simulated control plane assigns
@@ -381,16 +371,7 @@ impl Testbed {
             )?;
             return Ok(neighbour_mac(&out));
         }
-        let url = format!(
-            "http://127.0.0.1:{}/assignments",
-            self.layout.oci_admin_port
-        );
-        let body: serde_json::Value = reqwest::get(&url)
-            .await
-            .map_err(|e| Error::Other(format!("simulator admin: {e}")))?
-            .json()
-            .await
-            .map_err(|e| Error::Other(format!("simulator admin: {e}")))?;
+        let body: serde_json::Value = self.admin_get("/assignments").await?;
         Ok(body
             .as_array()
             .into_iter()

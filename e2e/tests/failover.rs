@@ -191,6 +191,19 @@ const VIP6_NAME: &str = "orders-rw6";
 /// kill, each with the application writing through both addresses. Both must move to the new
 /// primary, alone on it, with the network delivering there and no acknowledged write lost.
 async fn dual_stack(tb: &Testbed) -> Result<()> {
+    with_vip6(tb, async || {
+        for kill in [false, true] {
+            dual_stack_failover(tb, kill).await?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Runs `body` while the IPv6 PostgresVip exists: applies it, waits until it is Ready on the
+/// leader's node, and afterwards (also when something failed) deletes it and waits until no
+/// node holds its address.
+async fn with_vip6(tb: &Testbed, body: impl AsyncFnOnce() -> Result<()>) -> Result<()> {
     let vip6 = tb.layout.vip6.clone();
     tb.kubectl_apply(&scenario::vip_manifest_named(
         tb,
@@ -203,10 +216,7 @@ async fn dual_stack(tb: &Testbed) -> Result<()> {
         let node = tb.member_node(&leader)?.name.clone();
         tb.wait_vip_named_ready_on(VIP6_NAME, &node, Duration::from_secs(60))
             .await?;
-        for kill in [false, true] {
-            dual_stack_failover(tb, kill).await?;
-        }
-        Ok(())
+        body().await
     }
     .await;
     let _ = tb.kubectl(&[
@@ -395,32 +405,12 @@ async fn negative_control_l2(tb: &Testbed) -> Result<()> {
 /// cannot write to the new primary. Then pgvip with the cloud move repairs it.
 async fn negative_control(tb: &Testbed) -> Result<()> {
     // On OCI the IPv6 VIP of the dual-stack check goes through the same (EC2 cannot move one).
-    let mut vips = vec![tb.layout.vip.clone()];
     if tb.layout.cloud == CloudFlavour::Oci {
-        let leader = tb.wait_leader(Duration::from_secs(30)).await?;
-        let node = tb.member_node(&leader)?.name.clone();
-        tb.kubectl_apply(&scenario::vip_manifest_named(
-            tb,
-            VIP6_NAME,
-            &tb.layout.vip6,
-            tb.use_endpoints,
-        ))?;
-        tb.wait_vip_named_ready_on(VIP6_NAME, &node, Duration::from_secs(60))
-            .await?;
-        vips.push(tb.layout.vip6.clone());
+        let vips = [tb.layout.vip.clone(), tb.layout.vip6.clone()];
+        with_vip6(tb, async || negative_control_of(tb, &vips).await).await
+    } else {
+        negative_control_of(tb, std::slice::from_ref(&tb.layout.vip)).await
     }
-    let res = negative_control_of(tb, &vips).await;
-    if vips.len() > 1 {
-        let _ = tb.kubectl(&[
-            "-n",
-            &tb.layout.db_namespace,
-            "delete",
-            "postgresvip",
-            VIP6_NAME,
-            "--wait=true",
-        ]);
-    }
-    res
 }
 
 /// [`negative_control`] for the PostgresVips of `vips` (the suite's first).
