@@ -98,6 +98,18 @@ pub async fn publish(
     action: &str,
     note: String,
 ) {
+    publish_on(sh, vip, type_, reason, action, note).await
+}
+
+/// [`publish`] for any object of pgvip's (a PostgresVip or a drill).
+pub async fn publish_on<K: Resource<DynamicType = ()>>(
+    sh: &Shared,
+    obj: &K,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
     let ev = Event {
         type_,
         reason: reason.to_string(),
@@ -106,7 +118,7 @@ pub async fn publish(
         secondary: None,
     };
     let recorder = Recorder::new(sh.client.clone(), sh.reporter.clone());
-    if let Err(e) = recorder.publish(&ev, &vip.object_ref(&())).await {
+    if let Err(e) = recorder.publish(&ev, &obj.object_ref(&())).await {
         warn!(error = %e, reason, "publishing an Event failed");
     }
 }

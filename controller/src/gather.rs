@@ -161,28 +161,47 @@ pub async fn load_ca(
     ns: &str,
     secret: &SecretKeyRef,
 ) -> Result<Vec<u8>, String> {
+    let mut v = secret_values(
+        client,
+        ns,
+        &secret.name,
+        &[&secret.key],
+        "restApi.caSecretRef",
+    )
+    .await?;
+    Ok(v.remove(0))
+}
+
+/// Reads `keys` of Secret `name` in `ns` (from `data` or `stringData`), in that order. `field`
+/// names the spec field that points at the Secret, for the error.
+pub async fn secret_values(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    keys: &[&str],
+    field: &str,
+) -> Result<Vec<Vec<u8>>, String> {
     let api: Api<Secret> = Api::namespaced(client.clone(), ns);
     let s = api
-        .get_opt(&secret.name)
+        .get_opt(name)
         .await
-        .map_err(|e| format!("reading Secret {ns}/{}: {e}", secret.name))?
-        .ok_or_else(|| {
-            format!(
-                "Secret {ns}/{} (restApi.caSecretRef) does not exist",
-                secret.name
-            )
-        })?;
-    s.data
-        .as_ref()
-        .and_then(|d| d.get(&secret.key))
-        .map(|b| b.0.clone())
-        .or_else(|| {
-            s.string_data
+        .map_err(|e| format!("reading Secret {ns}/{name} ({field}): {e}"))?
+        .ok_or_else(|| format!("Secret {ns}/{name} ({field}) does not exist"))?;
+    keys.iter()
+        .map(|key| {
+            s.data
                 .as_ref()
-                .and_then(|d| d.get(&secret.key))
-                .map(|v| v.clone().into_bytes())
+                .and_then(|d| d.get(*key))
+                .map(|b| b.0.clone())
+                .or_else(|| {
+                    s.string_data
+                        .as_ref()
+                        .and_then(|d| d.get(*key))
+                        .map(|v| v.clone().into_bytes())
+                })
+                .ok_or_else(|| format!("Secret {ns}/{name} ({field}) has no key {key:?}"))
         })
-        .ok_or_else(|| format!("Secret {ns}/{} has no key {:?}", secret.name, secret.key))
+        .collect()
 }
 
 /// Pure: what a data-path answer means. `expected` is the member that should answer; a Patroni

@@ -5,6 +5,7 @@
 //! into a decision with the pure [`decide`] module, publishes it in status ([`status`],
 //! [`conditions`]), moves the cloud assignment through a [`cloud::CloudProvider`], waits for the
 //! node-agent's report and verifies the data path. Only the holder of the [`lease`] runs it.
+//! Failover drills ([`drill`]) rehearse a switchover and measure it through the VIP.
 #![forbid(unsafe_code)]
 
 pub mod backoff;
@@ -14,6 +15,7 @@ pub mod conditions;
 pub mod config;
 pub mod context;
 pub mod decide;
+pub mod drill;
 pub mod failover;
 pub mod gather;
 pub mod http;

@@ -80,6 +80,15 @@ pub struct VipLabels {
     pub vip: String,
 }
 
+/// Labels of drill results.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DrillLabels {
+    /// `namespace/name` of the drilled PostgresVip.
+    pub vip: String,
+    /// `passed`, `failed` or `refused`.
+    pub result: &'static str,
+}
+
 /// (type, status) of one VIP's conditions.
 type ConditionPairs = Vec<(String, String)>;
 
@@ -96,6 +105,8 @@ pub struct Metrics {
     vips: Family<ConditionLabels, Gauge>,
     leader: Gauge,
     failover_ready: Family<VipLabels, Gauge>,
+    drills: Family<DrillLabels, Counter>,
+    drill_outage: Family<VipLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     per_vip: Arc<Mutex<HashMap<String, ConditionPairs>>>,
 }
 
@@ -112,6 +123,8 @@ impl Default for Metrics {
             vips: Family::default(),
             leader: Gauge::default(),
             failover_ready: Family::default(),
+            drills: Family::default(),
+            drill_outage: Family::default(),
             per_vip: Arc::default(),
         }
     }
@@ -166,6 +179,16 @@ impl Metrics {
             "Per PostgresVip: 1 when every candidate node can take the address, 0 when one cannot, -1 when the check could not finish",
             self.failover_ready.clone(),
         );
+        registry.register(
+            "drills",
+            "Failover drills by drilled PostgresVip and result (passed, failed, refused)",
+            self.drills.clone(),
+        );
+        registry.register(
+            "drill_outage_seconds",
+            "Per PostgresVip: the write outage its last completed drill measured through the VIP",
+            self.drill_outage.clone(),
+        );
         self
     }
 
@@ -182,6 +205,7 @@ impl Metrics {
             self.vip_conditions(&k, None);
         }
         self.failover_ready.clear();
+        self.drill_outage.clear();
     }
 
     /// Records the failover-readiness verdict of `vip` (`None`: the VIP is gone).
@@ -217,6 +241,23 @@ impl Metrics {
         obs("announce", r.phases.announce_millis);
         obs("verify", r.phases.verify_millis);
         obs("total", r.duration_millis);
+    }
+
+    /// Records one drill's result, and its measured outage when it ran.
+    pub fn drill(&self, vip: &str, result: &'static str, outage: Option<Duration>) {
+        self.drills
+            .get_or_create(&DrillLabels {
+                vip: vip.to_string(),
+                result,
+            })
+            .inc();
+        if let Some(o) = outage {
+            self.drill_outage
+                .get_or_create(&VipLabels {
+                    vip: vip.to_string(),
+                })
+                .set(o.as_secs_f64());
+        }
     }
 
     /// Records one cloud call.

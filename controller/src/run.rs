@@ -262,6 +262,10 @@ async fn run_controllers(client: &kube::Client, cfg: &Config, shared: Arc<Shared
         .collect();
     let all_vips: Vec<Store<PostgresVip>> = vip_stores.iter().map(|(s, _)| s.clone()).collect();
     let (retrigger, _) = tokio::sync::broadcast::channel::<ObjectRef<PostgresVip>>(1024);
+    let drills = namespaces
+        .iter()
+        .map(|ns| crate::drill::run(client.clone(), ns.clone(), shared.clone()))
+        .collect::<Vec<_>>();
     let controllers = namespaces
         .into_iter()
         .zip(vip_stores)
@@ -286,6 +290,7 @@ async fn run_controllers(client: &kube::Client, cfg: &Config, shared: Arc<Shared
         _ = node_driver => warn!("node watch ended"),
         _ = agent_driver => warn!("agent heartbeat watch ended"),
         _ = futures::future::join_all(controllers) => {}
+        _ = futures::future::join_all(drills) => warn!("drill controllers ended"),
     }
 }
 

@@ -149,11 +149,41 @@ fn every_field_is_documented() {
             }
         }
     }
-    let s = schema();
-    let mut missing = vec![];
-    walk("", &s["properties"]["spec"], &mut missing);
-    walk("", &s["properties"]["status"], &mut missing);
-    assert!(missing.is_empty(), "undocumented fields: {missing:?}");
+    for s in [schema(), drill_schema()] {
+        let mut missing = vec![];
+        walk("", &s["properties"]["spec"], &mut missing);
+        walk("", &s["properties"]["status"], &mut missing);
+        assert!(missing.is_empty(), "undocumented fields: {missing:?}");
+    }
+}
+
+fn drill_schema() -> serde_json::Value {
+    let crd = PostgresVipDrill::crd();
+    serde_json::to_value(&crd.spec.versions[0].schema).unwrap()["openAPIV3Schema"].clone()
+}
+
+#[test]
+fn drill_spec_defaults_and_is_immutable() {
+    let spec: PostgresVipDrillSpec =
+        serde_json::from_value(json!({"vipName": "db", "maxOutageSeconds": 5})).unwrap();
+    assert_eq!(spec.timeout_seconds, 60);
+    assert_eq!(spec.candidate, None);
+    assert_eq!(spec.probe, None);
+    let probe: drill::DrillProbe = serde_json::from_value(json!({"secretName": "app"})).unwrap();
+    assert_eq!(probe.port, 5432);
+    let s = drill_schema();
+    let spec = &s["properties"]["spec"];
+    assert!(spec["x-kubernetes-validations"]
+        .to_string()
+        .contains("self == oldSelf"));
+    assert_eq!(spec["required"], json!(["maxOutageSeconds", "vipName"]));
+    let status = serde_json::to_value(PostgresVipDrillStatus::default()).unwrap();
+    assert_eq!(status, json!({"phase": "Pending"}));
+    let crd = PostgresVipDrill::crd();
+    assert_eq!(
+        crd.metadata.name.as_deref(),
+        Some("postgresvipdrills.pgvip.dev")
+    );
 }
 
 #[test]

@@ -261,6 +261,24 @@ pub fn outage(attempts: &[Attempt], from: Duration) -> Duration {
     worst
 }
 
+/// The writer's story for failure messages: each change between acknowledged and a distinct
+/// error, with its time (`+1200ms connect: ...; +3800ms ok`).
+pub fn timeline(attempts: &[Attempt]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut last: Option<Option<&str>> = None;
+    for a in attempts {
+        let what = match &a.outcome {
+            Outcome::Acked(_) => None,
+            Outcome::Failed(e) => Some(e.as_str()),
+        };
+        if last != Some(what) {
+            out.push(format!("+{}ms {}", a.at.as_millis(), what.unwrap_or("ok")));
+            last = Some(what);
+        }
+    }
+    out.join("; ")
+}
+
 /// Sequence numbers that were acknowledged.
 pub fn acked(attempts: &[Attempt]) -> Vec<i64> {
     attempts

@@ -51,35 +51,52 @@ pub fn apply_yaml(bin: &Path, kubeconfig: &Path, yaml: &str) -> Result<String> {
     )
 }
 
-/// Namespaces, CRD, pgvip RBAC from the chart, Patroni's RBAC; waits for the CRD.
+/// Namespaces, CRDs, pgvip RBAC from the chart, Patroni's RBAC; waits for the CRD.
 pub fn bootstrap(layout: &Layout, bin: &Path, kubeconfig: &Path, repo: &Path) -> Result<()> {
     let ns = format!(
         "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {}}}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: {}}}\n",
         layout.db_namespace, layout.system_namespace
     );
     apply_yaml(bin, kubeconfig, &ns)?;
-    let crd = std::fs::read_to_string(repo.join("crds/pgvip.dev_postgresvips.yaml"))
-        .ctx("reading the CRD")?;
-    apply_yaml(bin, kubeconfig, &crd)?;
-    kubectl(
-        bin,
-        kubeconfig,
-        &[
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/postgresvips.pgvip.dev",
-        ],
-    )?;
-    let rbac = render_chart_rbac(bin, repo, &layout.system_namespace)?;
+    for (file, crd) in [
+        ("pgvip.dev_postgresvips.yaml", "postgresvips.pgvip.dev"),
+        (
+            "pgvip.dev_postgresvipdrills.yaml",
+            "postgresvipdrills.pgvip.dev",
+        ),
+    ] {
+        let yaml = std::fs::read_to_string(repo.join("crds").join(file)).ctx("reading a CRD")?;
+        apply_yaml(bin, kubeconfig, &yaml)?;
+        kubectl(
+            bin,
+            kubeconfig,
+            &[
+                "wait",
+                "--for=condition=Established",
+                "--timeout=60s",
+                &format!("crd/{crd}"),
+            ],
+        )?;
+    }
+    let rbac = render_chart_rbac(bin, repo, &layout.system_namespace, &layout.db_namespace)?;
     apply_yaml(bin, kubeconfig, &rbac)?;
     apply_yaml(bin, kubeconfig, &patroni_rbac(&layout.db_namespace))?;
     Ok(())
 }
 
 /// The chart's ServiceAccounts and RBAC, exactly as `helm template` renders them.
-pub fn render_chart_rbac(bin: &Path, repo: &Path, namespace: &str) -> Result<String> {
+pub fn render_chart_rbac(
+    bin: &Path,
+    repo: &Path,
+    namespace: &str,
+    db_namespace: &str,
+) -> Result<String> {
     let chart = repo.join("charts/pgvip");
+    let drill_ns = format!("controller.drillSecrets[0].namespace={db_namespace}");
+    let drill_names = format!(
+        "controller.drillSecrets[0].names={{{}}}",
+        crate::drill::PROBE_SECRET
+    );
     run(
         &bin.join("helm").to_string_lossy(),
         &[
@@ -97,6 +114,11 @@ pub fn render_chart_rbac(bin: &Path, repo: &Path, namespace: &str) -> Result<Str
             "oci.region=us-phoenix-1",
             "--set",
             "oci.apiKey.secretName=pgvip-oci-api-key",
+            // The drills' probe login, readable by name as a user would grant it.
+            "--set",
+            &drill_ns,
+            "--set",
+            &drill_names,
             "--show-only",
             "templates/serviceaccounts.yaml",
             "--show-only",

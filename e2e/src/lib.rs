@@ -14,6 +14,7 @@ pub mod cloud;
 pub mod cluster;
 pub mod cmd;
 pub mod control_plane;
+pub mod drill;
 pub mod envfile;
 pub mod error;
 pub mod fwd;

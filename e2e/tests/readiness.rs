@@ -2,6 +2,8 @@
 //! the next failover (a principal that may not move the IP, a node without a VNIC (ENI) in the VIP's
 //! subnet, a stopped node-agent, an unreachable Patroni REST port) and say so in
 //! `FailoverReady`, while `Ready` (the current primary) stays true; fixing each turns it back.
+//! Failover drills run last: one refused for a broken candidate, one measured on a healthy
+//! cluster against the independent writer.
 use std::{process::ExitCode, time::Duration};
 
 use pgvip_api::{condition, Condition};
@@ -9,6 +11,7 @@ use pgvip_cloudsim::{inventory::Permissions, FaultCommand};
 use pgvip_e2e::{
     cloud::CONTROLLER_USER,
     cluster::wait_for,
+    drill,
     layout::{CloudFlavour, NodeLayout},
     pgvip::{self, CloudMode},
     scenario, Error, Result, Testbed,
@@ -149,6 +152,18 @@ fn main() -> ExitCode {
             s.check(
                 "a new leader the controller cannot confirm gets no address until confirmed",
                 || rt.block_on(holds_back_until_confirmed(tb)),
+            );
+            s.check(
+                "a drill naming a candidate whose node-agent is stopped is refused with the reason; nothing moves",
+                || rt.block_on(drill::refused(tb)),
+            );
+            s.check(
+                "a drill on a healthy cluster passes; its outage agrees with the independent writer within 250 ms",
+                || {
+                    let line = rt.block_on(drill::healthy(tb))?;
+                    println!("{line}");
+                    Ok(())
+                },
             );
         },
         common::options_from_env(),

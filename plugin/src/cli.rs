@@ -5,7 +5,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// `kubectl pgvip`: where each PostgreSQL VIP is, and why one is not Ready.
+/// `kubectl pgvip`: where each PostgreSQL VIP is, why one is not Ready, and failover drills.
 #[derive(Debug, Parser)]
 #[command(name = "kubectl-pgvip", bin_name = "kubectl pgvip", version)]
 pub struct Cli {
@@ -52,11 +52,39 @@ pub enum Command {
         /// The PostgresVip.
         name: String,
     },
-    /// Reserved for failover drills, which this version does not have (exits 2).
-    Drill {
-        /// The PostgresVip.
-        name: String,
-    },
+    /// Runs a failover drill of NAME: creates a PostgresVipDrill, waits for its result and
+    /// prints it (from, to, the outage measured through the VIP, pgvip's phases). Exits 0 when
+    /// the objective was met, 1 when the drill failed or was refused.
+    Drill(DrillArgs),
+}
+
+/// The options of `drill`: the PostgresVipDrill's spec.
+#[derive(Debug, Args, Clone)]
+pub struct DrillArgs {
+    /// The PostgresVip.
+    pub name: String,
+    /// The objective: the largest acceptable write outage, in seconds.
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    pub max_outage_seconds: f64,
+    /// Member to switch over to (default: the healthy replica with the least lag).
+    #[arg(long, value_name = "MEMBER")]
+    pub candidate: Option<String>,
+    /// Secret with `username`/`password` (and optionally `database`) for a write probe through
+    /// the VIP; without it the drill probes Patroni's `GET /primary` through the VIP.
+    #[arg(long, value_name = "SECRET")]
+    pub probe_secret: Option<String>,
+    /// PostgreSQL port of the write probe.
+    #[arg(long, default_value_t = 5432, value_name = "PORT")]
+    pub probe_port: u16,
+    /// Secret with `username`/`password` for Patroni's REST API basic authentication.
+    #[arg(long, value_name = "SECRET")]
+    pub patroni_auth_secret: Option<String>,
+    /// How long the drill waits for writes to resume after asking for the switchover.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    pub timeout_seconds: u32,
+    /// Create the drill, print its name and return without waiting.
+    #[arg(long)]
+    pub no_wait: bool,
 }
 
 /// Raw output formats of `status`.

@@ -5,12 +5,14 @@
 //! does (KUBECONFIG, `--kubeconfig`, `--context`, namespace) and fetches the objects → the pure
 //! renderers turn them into text: [`table`] (the status table and the detailed view), [`why`]
 //! (each condition that is not True, with the fix from the troubleshooting guide that [`doc`]
-//! parses) → [`run`] writes the text and picks the exit code.
+//! parses) → [`run`] writes the text and picks the exit code. [`drill`] creates a
+//! PostgresVipDrill and waits for its result.
 #![forbid(unsafe_code)]
 
 pub mod cli;
 pub mod cluster;
 pub mod doc;
+pub mod drill;
 pub mod run;
 pub mod table;
 pub mod why;
@@ -78,20 +80,27 @@ pub enum Error {
     /// A name together with `--all-namespaces`, which kubectl refuses too.
     #[error("a resource cannot be retrieved by name across all namespaces")]
     NameWithAllNamespaces,
-    /// `drill` is part of the interface, not of this version.
-    #[error("drills are not available in this version of kubectl-pgvip; the `drill` subcommand is reserved so scripts written for a later version fail clearly here")]
-    DrillUnavailable,
+    /// A drill did not finish in time.
+    #[error("drill {name} is still {phase:?} after {}s; follow it with `kubectl get postgresvipdrill -n <namespace> -w`", waited.as_secs())]
+    DrillTimeout {
+        /// `namespace/name`.
+        name: String,
+        /// Its phase when the wait gave up.
+        phase: pgvip_api::drill::DrillPhase,
+        /// How long the plugin waited.
+        waited: std::time::Duration,
+    },
     /// Writing the output failed.
     #[error("writing output: {0}")]
     Io(#[from] std::io::Error),
 }
 
 impl Error {
-    /// The process exit code for this error: 2 for a command this version does not offer, 1
+    /// The process exit code for this error: 2 for a drill whose result is not known yet, 1
     /// for everything else (as kubectl).
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::DrillUnavailable => 2,
+            Error::DrillTimeout { .. } => 2,
             _ => 1,
         }
     }

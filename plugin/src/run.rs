@@ -14,7 +14,7 @@ use crate::{
     cli::{Cli, Command, Output},
     cluster,
     doc::Doc,
-    table, why, Error, Result,
+    drill, table, why, Error, Result,
 };
 
 /// Runs one command. `Ok` carries the exit code of a command that ran (`why` returns 1 when a
@@ -22,7 +22,31 @@ use crate::{
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     let conn = cli.conn;
     match cli.command {
-        Command::Drill { .. } => Err(Error::DrillUnavailable),
+        Command::Drill(args) => {
+            if conn.all_namespaces {
+                return Err(Error::NameWithAllNamespaces);
+            }
+            let target = cluster::connect(&conn).await?;
+            // The VIP must exist: a typo fails here, not as a Refused drill.
+            cluster::get(&target.client, &target.namespace, &args.name).await?;
+            let created =
+                drill::start(&target.client, &target.namespace, drill::spec_of(&args)).await?;
+            let name = created.metadata.name.clone().unwrap_or_default();
+            if args.no_wait {
+                write_out(&format!("postgresvipdrill.pgvip.dev/{name} created\n"))?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            eprintln!("postgresvipdrill.pgvip.dev/{name} created; waiting for its result");
+            let done = drill::wait(
+                &target.client,
+                &target.namespace,
+                &name,
+                drill::wait_limit(args.timeout_seconds),
+            )
+            .await?;
+            write_out(&drill::render(&done))?;
+            Ok(ExitCode::from(drill::exit_code(&done)))
+        }
         Command::Status { name, output } => {
             if name.is_some() && conn.all_namespaces {
                 return Err(Error::NameWithAllNamespaces);

@@ -1,34 +1,37 @@
-//! Writes the PostgresVip CRD YAML. `crdgen` prints it; `crdgen --write` updates the committed
+//! Writes the CRD YAML. `crdgen` prints every CRD; `crdgen --write` updates the committed
 //! copies; `crdgen --check` exits 1 when a committed copy differs from a fresh generation.
 use std::{fs, path::PathBuf, process::ExitCode};
 
-/// Committed copies, relative to the workspace root.
-const TARGETS: [&str; 2] = [
-    "crds/pgvip.dev_postgresvips.yaml",
-    "charts/pgvip/crds/pgvip.dev_postgresvips.yaml",
-];
+/// Folders holding the committed copies, relative to the workspace root.
+const DIRS: [&str; 2] = ["crds", "charts/pgvip/crds"];
 
 fn main() -> ExitCode {
-    let yaml = match pgvip_api::crd_yaml() {
-        Ok(y) => y,
+    let crds = match pgvip_api::crd_yamls() {
+        Ok(c) => c,
         Err(e) => {
-            eprintln!("crdgen: cannot render the CRD: {e}");
+            eprintln!("crdgen: cannot render the CRDs: {e}");
             return ExitCode::FAILURE;
         }
     };
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let targets = || {
+        DIRS.iter()
+            .flat_map(|d| crds.iter().map(move |(f, y)| (format!("{d}/{f}"), y)))
+    };
     match std::env::args().nth(1).as_deref() {
         None => {
-            print!("{yaml}");
+            for (_, yaml) in &crds {
+                print!("---\n{yaml}");
+            }
             ExitCode::SUCCESS
         }
         Some("--write") => {
-            for t in TARGETS {
-                let path = root.join(t);
+            for (t, yaml) in targets() {
+                let path = root.join(&t);
                 if let Some(dir) = path.parent() {
                     let _ = fs::create_dir_all(dir);
                 }
-                if let Err(e) = fs::write(&path, &yaml) {
+                if let Err(e) = fs::write(&path, yaml) {
                     eprintln!("crdgen: cannot write {t}: {e}");
                     return ExitCode::FAILURE;
                 }
@@ -37,8 +40,8 @@ fn main() -> ExitCode {
         }
         Some("--check") => {
             let mut ok = true;
-            for t in TARGETS {
-                if fs::read_to_string(root.join(t)).ok().as_deref() != Some(yaml.as_str()) {
+            for (t, yaml) in targets() {
+                if fs::read_to_string(root.join(&t)).ok().as_deref() != Some(yaml.as_str()) {
                     eprintln!("crdgen: {t} is stale; run `cargo run -p pgvip-api --bin crdgen -- --write`");
                     ok = false;
                 }

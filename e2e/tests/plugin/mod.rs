@@ -73,7 +73,7 @@ pub fn checks(tb: &Testbed, s: &mut Suite) {
             || why_ghost(tb),
         );
         s.check(
-            "plugin: `drill` says drills are not available and exits 2",
+            "plugin: `drill` on a PostgresVip that is not Ready is refused by the controller with the reason, exits 1",
             || drill(tb),
         );
     }
@@ -440,11 +440,26 @@ fn why_ghost(tb: &Testbed) -> Result<()> {
 }
 
 fn drill(tb: &Testbed) -> Result<()> {
-    let out = plugin(tb, &["drill", READY_VIP, "-n", &tb.layout.db_namespace])?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let ns = tb.layout.db_namespace.as_str();
+    let out = plugin_expect(
+        tb,
+        &["drill", GHOST_VIP, "-n", ns, "--max-outage-seconds", "5"],
+        1,
+    )?;
     ensure(
-        out.status.code() == Some(2) && stderr.contains("drills are not available"),
-        || format!("drill exited {:?}: {stderr}", out.status.code()),
+        out.contains("Refused") && out.contains("is not Ready"),
+        || format!("the refusal's reason missing from:\n{out}"),
+    )?;
+    let missing = plugin(tb, &["drill", "no-such-vip", "-n", ns])?;
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    ensure(
+        missing.status.code() == Some(1) && stderr.contains("not found"),
+        || {
+            format!(
+                "drill of a missing VIP exited {:?}: {stderr}",
+                missing.status.code()
+            )
+        },
     )
 }
 
