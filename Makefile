@@ -15,10 +15,13 @@ test: setup
 	# The core failover scenarios again, in Patroni's Endpoints mode and with Patroni 3.0.2.
 	PGVIP_USE_ENDPOINTS=1 PGVIP_E2E_ONLY=switchover,kill $(CARGO) test -p pgvip-e2e --test failover
 	PGVIP_PATRONI=3 PGVIP_E2E_ONLY=switchover,kill $(CARGO) test -p pgvip-e2e --test failover
-	# The EKS-like flavour: the simulator's EC2 front, the AWS provider signing with the node's
-	# instance profile (IMDSv2, temporary credentials), throttling and a controller killed
-	# mid-move, and the negative control.
-	PGVIP_TESTBED_CLOUD=aws PGVIP_AWS_CREDENTIALS=instance-profile PGVIP_E2E_ONLY=switchover,kill,cloud-faults,controller-crash,negative $(CARGO) test -p pgvip-e2e --test failover
+	# The EKS-like flavour: the simulator's EC2 front, the AWS provider signing with IRSA
+	# credentials (a service-account token exchanged at the simulator's STS), throttling and a
+	# controller killed mid-move, and the negative control; then EKS Pod Identity (the
+	# simulator's container credentials agent). The instance profile (IMDSv2) is proven by
+	# PGVIP_AWS_CREDENTIALS=instance-profile, as docs/iam-aws.md says.
+	PGVIP_TESTBED_CLOUD=aws PGVIP_AWS_CREDENTIALS=irsa PGVIP_E2E_ONLY=switchover,kill,cloud-faults,controller-crash,negative $(CARGO) test -p pgvip-e2e --test failover
+	PGVIP_TESTBED_CLOUD=aws PGVIP_AWS_CREDENTIALS=pod-identity PGVIP_E2E_ONLY=switchover $(CARGO) test -p pgvip-e2e --test failover
 	# Bare metal: a plain bridge, --cloud-provider l2; a partitioned primary and every agent cut
 	# from the apiserver (never two holders), IPv4 + IPv6 VIPs, and the announcement's negative
 	# control.

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod aws_identity;
 pub mod bench;
 pub mod cloud;
 pub mod cluster;

@@ -122,15 +122,23 @@ pub fn start_controller_with(
             cmd.args(["--cloud-provider", "l2"]);
         }
         CloudMode::Cloud if layout.cloud == CloudFlavour::Aws => {
-            if std::env::var("PGVIP_AWS_CREDENTIALS").as_deref() == Ok("instance-profile") {
-                // The default chain's last link: the first worker's instance profile through
-                // IMDSv2 (temporary credentials with a session token).
-                cmd.arg("--aws-imds-endpoint")
-                    .arg(format!("http://127.0.0.1:{}", crate::cloud::imds_port(0)));
-            } else {
-                // Static keys through the environment: the first link of AWS's default chain.
-                cmd.env("AWS_ACCESS_KEY_ID", AWS_ACCESS_KEY_ID)
-                    .env("AWS_SECRET_ACCESS_KEY", AWS_SECRET_ACCESS_KEY);
+            use crate::aws_identity::{controller_env, AwsCredentials};
+            match AwsCredentials::from_env()? {
+                AwsCredentials::InstanceProfile => {
+                    // The default chain's last link: the first worker's instance profile
+                    // through IMDSv2 (temporary credentials with a session token).
+                    cmd.arg("--aws-imds-endpoint")
+                        .arg(format!("http://127.0.0.1:{}", crate::cloud::imds_port(0)));
+                }
+                AwsCredentials::Static => {
+                    // Static keys through the environment: the first link of the chain.
+                    cmd.env("AWS_ACCESS_KEY_ID", AWS_ACCESS_KEY_ID)
+                        .env("AWS_SECRET_ACCESS_KEY", AWS_SECRET_ACCESS_KEY);
+                }
+                // IRSA or EKS Pod Identity: what EKS's webhooks inject into the pod.
+                creds => {
+                    cmd.envs(controller_env(layout, creds, id));
+                }
             }
             cmd.args([
                 "--cloud-provider",

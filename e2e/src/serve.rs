@@ -12,7 +12,7 @@ use tracing::{info, warn};
 use pgvip_cloudsim::{FabricConfig, FabricMode, Sim, SimConfig};
 
 use crate::{
-    cloud, cluster,
+    aws_identity, cloud, cluster,
     error::{Context, Error, Result},
     fwd,
     layout::{CloudFlavour, Layout},
@@ -38,8 +38,15 @@ async fn start_sim(layout: &Layout) -> Result<pgvip_cloudsim::SimHandle> {
 /// Starts the simulator's EC2 front for the AWS flavour on the same fixed ports.
 async fn start_aws_sim(layout: &Layout) -> Result<pgvip_cloudsim::aws::AwsSimHandle> {
     use pgvip_cloudsim::aws::{AwsSim, AwsSimConfig};
-    let mut cfg = AwsSimConfig::new(cloud::aws_inventory(layout));
+    // The apiserver's service-account key: the cluster's OIDC issuer key for IRSA and
+    // Pod Identity.
+    let sa_pub = std::fs::read_to_string(layout.path("pki/sa.pub"))
+        .ctx("reading the service-account key")?;
+    let inv = aws_identity::with_federation(cloud::aws_inventory(layout), layout, &sa_pub);
+    let mut cfg = AwsSimConfig::new(inv);
     cfg.listen = ([127, 0, 0, 1], layout.oci_port).into();
+    cfg.sts_listen = Some(([127, 0, 0, 1], aws_identity::STS_PORT).into());
+    cfg.pod_identity_listen = Some(([127, 0, 0, 1], aws_identity::POD_IDENTITY_PORT).into());
     cfg.admin_listen = Some(([127, 0, 0, 1], layout.oci_admin_port).into());
     cfg.ca_out = Some(layout.path("oci/ca.crt"));
     cfg.fabric = Some(fabric_config(layout));
@@ -92,6 +99,11 @@ impl Front {
 pub async fn run(layout: Layout) -> Result<()> {
     let api: SocketAddr = ([127, 0, 0, 1], layout.apiserver_port).into();
     let oci: SocketAddr = ([127, 0, 0, 1], layout.oci_port).into();
+    let client = crate::testbed::admin_client(&layout).await?;
+    if layout.cloud == CloudFlavour::Aws {
+        // The controller's projected tokens (IRSA, Pod Identity), before anything can use them.
+        aws_identity::write_tokens(&client, &layout).await?;
+    }
     let sim = Front::start(&layout).await?;
     info!(cloud = layout.cloud.key(), "cloud simulator up");
     let mut tasks = vec![];
@@ -100,12 +112,18 @@ pub async fn run(layout: Layout) -> Result<()> {
         tasks.push(fwd::spawn(&ns, oci, oci)?);
     }
     if layout.cloud == CloudFlavour::Aws {
-        // The first worker's IMDS, for a controller that takes its instance profile.
-        let imds: SocketAddr = ([127, 0, 0, 1], cloud::imds_port(0)).into();
-        tasks.push(fwd::spawn(&layout.controller_host.netns, imds, imds)?);
+        // The first worker's IMDS, for a controller that takes its instance profile; STS and
+        // the Pod Identity agent, for one that takes IRSA or Pod Identity.
+        for port in [
+            cloud::imds_port(0),
+            aws_identity::STS_PORT,
+            aws_identity::POD_IDENTITY_PORT,
+        ] {
+            let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+            tasks.push(fwd::spawn(&layout.controller_host.netns, addr, addr)?);
+        }
     }
     info!(namespaces = ?layout.forwarded_netns(), "forwarders up");
-    let client = crate::testbed::admin_client(&layout).await?;
     let beat = {
         let layout = layout.clone();
         tokio::spawn(async move {

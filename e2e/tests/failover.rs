@@ -35,11 +35,13 @@ fn main() -> ExitCode {
                 rt.block_on(scenarios::start_pgvip(tb))
             });
 
-            if std::env::var("PGVIP_AWS_CREDENTIALS").as_deref() == Ok("instance-profile") {
-                s.check(
-                    "the controller signs with the instance profile's temporary credentials (IMDSv2)",
-                    || rt.block_on(signed_by(tb, pgvip_e2e::cloud::AWS_NODE_ROLE)),
-                );
+            // An invalid PGVIP_AWS_CREDENTIALS already failed the start.
+            let creds = pgvip_e2e::aws_identity::AwsCredentials::from_env().ok();
+            if let Some((creds, name)) = creds
+                .and_then(|c| Some((c, c.signer_check()?)))
+                .filter(|_| tb.layout.cloud == CloudFlavour::Aws)
+            {
+                s.check(name, || rt.block_on(signed_by(tb, creds)));
             }
             for sc in Scenario::ALL {
                 let names = checks(sc);
@@ -160,28 +162,11 @@ fn checks(sc: Scenario) -> Checks {
     }
 }
 
-/// Every EC2 call the simulator authenticated came from `principal` (there was one), and the
-/// credentials came from IMDS (the log has its requests too).
-async fn signed_by(tb: &Testbed, principal: &str) -> Result<()> {
-    use pgvip_cloudsim::aws::Action;
-    let all = tb.aws_calls().await?;
-    let imds = all.iter().any(|c| c.action == Action::Imds);
-    let calls: Vec<_> = all.iter().filter(|c| c.action != Action::Imds).collect();
-    let signers: std::collections::BTreeSet<&str> = calls
-        .iter()
-        .filter_map(|c| c.principal.as_deref())
-        .collect();
-    if imds && signers.into_iter().collect::<Vec<_>>() == vec![principal] {
-        Ok(())
-    } else {
-        Err(Error::Other(format!(
-            "EC2 calls were signed by {:?}, expected {principal} alone",
-            calls
-                .iter()
-                .map(|c| c.principal.clone())
-                .collect::<Vec<_>>()
-        )))
-    }
+/// Every EC2 call the simulator authenticated was signed with credentials from the chosen
+/// temporary source (IMDS, STS or the Pod Identity agent), by its role.
+async fn signed_by(tb: &Testbed, creds: pgvip_e2e::aws_identity::AwsCredentials) -> Result<()> {
+    let calls = tb.aws_calls().await?;
+    pgvip_e2e::aws_identity::check_signers(&calls, creds).map_err(Error::Other)
 }
 
 /// The IPv6 PostgresVip of the dual-stack check.

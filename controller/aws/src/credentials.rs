@@ -1,7 +1,8 @@
 //! Region and credentials: AWS's own chains from `aws-config`, and a small cache in front.
 //!
 //! Data flow: [`resolve`] builds aws-config's HTTP client (hyper + rustls with ring, so no
-//! aws-lc), its IMDS client (the configured endpoint or the default), the region (the config's,
+//! aws-lc; the platform's roots plus the configured extra CA bundle, so STS behind a private
+//! endpoint such as a simulator's is trusted as EC2 is), its IMDS client (the configured endpoint or the default), the region (the config's,
 //! else environment → profile → IMDS) and the credentials provider (fixed keys, or the default
 //! chain: environment → profile → web identity/IRSA → container/Pod Identity → IMDSv2). The
 //! transport asks [`CredentialCache::get`] before each attempt; it loads once and reuses the
@@ -20,7 +21,7 @@ use aws_config::Region;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_credential_types::Credentials;
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
 
 use crate::config::{redact_key_id, AwsConfig, CredentialsSource};
 use crate::error::AwsError;
@@ -40,11 +41,34 @@ pub(crate) struct Resolved {
     pub kind: &'static str,
 }
 
+/// aws-config's HTTP client (STS for web identity, the container credentials endpoint, IMDS):
+/// the platform's roots plus `extra_ca_pem`, whose certificates must parse (aws-config would
+/// panic on a bad one when it connects).
+fn provider_http_client(
+    extra_ca_pem: Option<&[u8]>,
+) -> Result<aws_smithy_runtime_api::client::http::SharedHttpClient, AwsError> {
+    let mut trust = TrustStore::default();
+    if let Some(pem) = extra_ca_pem {
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| AwsError::Config(format!("CA bundle is not valid PEM: {e}")))?;
+        if certs.is_empty() {
+            return Err(AwsError::Config("CA bundle holds no certificate".into()));
+        }
+        trust = trust.with_pem_certificate(pem.to_vec());
+    }
+    let tls_context = TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .map_err(|e| AwsError::Config(format!("TLS settings for aws-config: {e}")))?;
+    Ok(aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .tls_context(tls_context)
+        .build_https())
+}
+
 /// Builds the region and the credentials provider for `cfg`.
 pub(crate) async fn resolve(cfg: &AwsConfig) -> Result<Resolved, AwsError> {
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-        .build_https();
+    let http = provider_http_client(cfg.extra_ca_pem.as_deref())?;
     let conf = ProviderConfig::default().with_http_client(http);
     let mut imds = aws_config::imds::Client::builder().configure(&conf);
     if let Some(endpoint) = cfg.imds_endpoint.as_deref().filter(|e| !e.is_empty()) {
@@ -258,6 +282,17 @@ mod tests {
             map_credentials_error(&CredentialsError::provider_error("503 from STS"), t).category(),
             "auth"
         );
+    }
+
+    #[tokio::test]
+    async fn a_ca_bundle_without_certificates_is_a_config_error() {
+        let mut cfg = AwsConfig::new(Some("eu-west-1".into()), CredentialsSource::DefaultChain);
+        cfg.imds_endpoint = Some("http://127.0.0.1:1".into());
+        for pem in [&b"not pem"[..], b""] {
+            cfg.extra_ca_pem = Some(pem.to_vec());
+            let err = resolve(&cfg).await.err().map(|e| e.category());
+            assert_eq!(err, Some("config"), "{pem:?}");
+        }
     }
 
     #[tokio::test]

@@ -1,5 +1,5 @@
 //! What every AWS handler shares: the EC2 state, IAM, faults, the call log, IMDS tokens,
-//! and the link to the fabric (including the timers that publish completed remaps).
+//! the temporary credentials STS and Pod Identity issued, and the link to the fabric (including the timers that publish completed remaps).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
@@ -13,17 +13,22 @@ use tracing::info;
 
 use super::faults::{Action, AwsFaults};
 use super::iam::Iam;
+use super::sessions::SessionStore;
 use super::state::AwsState;
 use crate::calllog::Journal;
 use crate::fabric::Feed;
 use crate::server::ctx::lock;
 
-/// One AWS call (EC2 or IMDS) as the call log records it.
+/// One AWS call (EC2, IMDS, STS or the Pod Identity agent) as the call log records it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AwsCallRecord {
     /// The action (`Imds` for metadata requests, `Unknown` for bad `Action`s).
     pub action: Action,
+    /// EC2: the access key that signed the request. STS and the Pod Identity agent: the
+    /// access key they issued. Access key ids are not secrets (CloudTrail logs them too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
     /// Authenticated principal name, if any.
     pub principal: Option<String>,
     /// HTTP status; 0 when the connection was dropped or held without an answer.
@@ -61,6 +66,8 @@ pub struct AwsCtx {
     pub max_skew: Option<Duration>,
     /// Shutdown signal.
     pub shutdown: watch::Receiver<bool>,
+    /// Temporary credentials issued by STS and the Pod Identity agent.
+    pub sessions: SessionStore,
     /// IMDSv2 session tokens → (instance id, expiry).
     pub imds_tokens: Mutex<HashMap<String, (String, Instant)>>,
     /// Remap timers not yet fired.

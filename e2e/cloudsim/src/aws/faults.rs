@@ -17,7 +17,7 @@ use super::error::Ec2Error;
 use crate::faults::rules::{Plan, Rules};
 use crate::ratelimit::{RateLimit, TokenBucket};
 
-/// The requests the AWS front serves (EC2 action names).
+/// The requests the AWS front serves (EC2 action names, IMDS, STS, the Pod Identity agent).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Action {
     /// `DescribeNetworkInterfaces`.
@@ -28,12 +28,16 @@ pub enum Action {
     UnassignPrivateIpAddresses,
     /// Any IMDS request.
     Imds,
+    /// STS `AssumeRoleWithWebIdentity` (IRSA).
+    AssumeRoleWithWebIdentity,
+    /// A request to the EKS Pod Identity agent (`GET /v1/credentials`).
+    PodIdentityCredentials,
     /// A missing or unknown `Action`.
     Unknown,
 }
 
 impl Action {
-    /// The action of an `Action=` value.
+    /// The EC2 action of an `Action=` value (anything else is `Unknown` to EC2).
     pub fn from_name(name: Option<&str>) -> Action {
         match name {
             Some("DescribeNetworkInterfaces") => Action::DescribeNetworkInterfaces,
@@ -42,13 +46,15 @@ impl Action {
             _ => Action::Unknown,
         }
     }
-    /// The EC2 action name (IAM's `ec2:<name>`).
+    /// The action name (for EC2 actions IAM's `ec2:<name>`).
     pub fn name(self) -> &'static str {
         match self {
             Action::DescribeNetworkInterfaces => "DescribeNetworkInterfaces",
             Action::AssignPrivateIpAddresses => "AssignPrivateIpAddresses",
             Action::UnassignPrivateIpAddresses => "UnassignPrivateIpAddresses",
             Action::Imds => "Imds",
+            Action::AssumeRoleWithWebIdentity => "AssumeRoleWithWebIdentity",
+            Action::PodIdentityCredentials => "PodIdentityCredentials",
             Action::Unknown => "Unknown",
         }
     }

@@ -43,6 +43,7 @@ pub async fn handle(ctx: Arc<AwsCtx>, req: Request<Incoming>, instance_id: Strin
     };
     let mut record = AwsCallRecord {
         action: Action::Imds,
+        access_key_id: None,
         principal: Some(instance_id.clone()),
         status: 0,
         code: None,

@@ -1,11 +1,14 @@
 //! The AWS world at start, read from JSON (camelCase) or built with the chainable builder
-//! methods: VPC subnets, instances, network interfaces (ENIs) with their fabric ports, and
-//! IAM principals.
+//! methods: VPC subnets, instances, network interfaces (ENIs) with their fabric ports, IAM
+//! principals, and the federated identities of [`super::federation`] (roles, OIDC providers,
+//! the EKS cluster's Pod Identity associations).
 //!
 //! The testbed harness writes one `AwsInventory`; [`super::state::AwsState::from_inventory`]
 //! validates it and turns it into the live control-plane state.
 
 use serde::{Deserialize, Serialize};
+
+use super::federation::{EksCluster, IamRole, OidcProvider};
 
 /// GUESS: the default per-ENI secondary IPv4 limit, that of an m5.large (10 IPv4 addresses
 /// per interface, the primary included).
@@ -31,6 +34,15 @@ pub struct AwsInventory {
     /// IAM principals with access keys.
     #[serde(default)]
     pub principals: Vec<IamPrincipal>,
+    /// IAM roles assumed through STS or EKS Pod Identity (temporary credentials only).
+    #[serde(default)]
+    pub roles: Vec<IamRole>,
+    /// IAM OIDC identity providers (IRSA).
+    #[serde(default)]
+    pub oidc_providers: Vec<OidcProvider>,
+    /// The EKS cluster served by the Pod Identity agent, if any.
+    #[serde(default)]
+    pub eks_cluster: Option<EksCluster>,
 }
 
 /// A VPC subnet (one availability zone).
@@ -231,6 +243,9 @@ impl AwsInventory {
             instances: vec![],
             network_interfaces: vec![],
             principals: vec![],
+            roles: vec![],
+            oidc_providers: vec![],
+            eks_cluster: None,
         }
     }
     /// Adds a subnet.
@@ -269,6 +284,21 @@ impl AwsInventory {
     /// Adds a principal.
     pub fn principal(mut self, p: IamPrincipal) -> Self {
         self.principals.push(p);
+        self
+    }
+    /// Adds a role for STS or EKS Pod Identity.
+    pub fn iam_role(mut self, role: IamRole) -> Self {
+        self.roles.push(role);
+        self
+    }
+    /// Adds an IAM OIDC identity provider.
+    pub fn oidc_provider(mut self, p: OidcProvider) -> Self {
+        self.oidc_providers.push(p);
+        self
+    }
+    /// Sets the EKS cluster of the Pod Identity agent.
+    pub fn eks_cluster(mut self, c: EksCluster) -> Self {
+        self.eks_cluster = Some(c);
         self
     }
     /// Gives an instance an IAM role (a principal's name) for its IMDS credentials.

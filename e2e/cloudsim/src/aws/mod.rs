@@ -11,8 +11,11 @@
 //! change of the interface an address is visible on is published, as the same
 //! [`crate::fabric::Assignment`]s the OCI front produces, to the fabric; a reassignment
 //! becomes visible (Describe, IMDS, fabric) only after the remap delay, as AWS documents
-//! remapping to be asynchronous. [`imds`] serves IMDSv2 per instance; [`admin`] lets
-//! another process drive faults and read state. [`AwsSim::start`] wires it all.
+//! remapping to be asynchronous. [`imds`] serves IMDSv2 per instance; [`sts`]
+//! (`AssumeRoleWithWebIdentity`, IRSA) and [`pod_identity`] (the EKS Pod Identity agent) verify
+//! service-account tokens ([`oidc`]) against the inventory's [`federation`] and issue
+//! temporary credentials ([`sessions`]) that the EC2 front accepts; [`admin`] lets another
+//! process drive faults and read state. [`AwsSim::start`] wires it all.
 //!
 //! Where AWS's behaviour is not documented the code says `GUESS:` next to what it does.
 //!
@@ -46,18 +49,24 @@ pub mod admin;
 pub mod ctx;
 pub mod error;
 pub mod faults;
+pub mod federation;
 pub mod iam;
 pub mod imds;
 pub mod inventory;
+pub mod oidc;
+pub mod pod_identity;
 pub mod query;
 pub mod server;
+pub mod sessions;
 pub mod sigv4;
 mod sim;
 pub mod state;
+pub mod sts;
 pub mod xml;
 
 pub use ctx::{AwsCallLog, AwsCallRecord};
 pub use error::Ec2Error;
 pub use faults::{Action, AwsFailure, AwsFaultCommand, AwsFaults};
+pub use federation::{EksCluster, IamRole, OidcProvider, PodIdentityAssociation};
 pub use inventory::{AwsInventory, IamPrincipal, NetworkInterface};
 pub use sim::{AwsSim, AwsSimConfig, AwsSimHandle, AwsSimUrls, DEFAULT_REMAP_DELAY};

@@ -66,6 +66,7 @@ pub async fn handle(ctx: Arc<AwsCtx>, req: Request<Incoming>) -> Outcome {
     let action = Action::from_name(params.get("Action"));
     let mut record = AwsCallRecord {
         action,
+        access_key_id: None,
         principal: None,
         status: 0,
         code: None,
@@ -107,6 +108,7 @@ pub async fn handle(ctx: Arc<AwsCtx>, req: Request<Incoming>) -> Outcome {
         None => match authenticate(&ctx, &req) {
             Ok(p) => {
                 record.principal = Some(p.name.clone());
+                record.access_key_id = Some(p.access_key_id.clone());
                 execute(&ctx, &params, action, &p, &rid)
             }
             Err(e) => Err(e),
@@ -141,8 +143,17 @@ fn authenticate(ctx: &AwsCtx, req: &Req) -> Result<IamPrincipal, Ec2Error> {
         now: SystemTime::now(),
         max_skew: ctx.max_skew,
     };
-    let key = sigv4::verify(&signed, &want, |k| {
-        ctx.iam.by_key(k).map(|p| Secret {
+    // Long-term keys and instance roles from the inventory, else a live STS / Pod Identity
+    // session (the role's permissions under the session's key).
+    let found: std::cell::OnceCell<IamPrincipal> = std::cell::OnceCell::new();
+    sigv4::verify(&signed, &want, |k| {
+        let p = ctx.iam.by_key(k).cloned().or_else(|| {
+            ctx.sessions
+                .principal(k, want.now)
+                .map(|(principal, _)| principal)
+        })?;
+        let p = found.get_or_init(|| p);
+        Some(Secret {
             secret_access_key: &p.secret_access_key,
             session_token: p.session_token.as_deref(),
         })
@@ -151,10 +162,7 @@ fn authenticate(ctx: &AwsCtx, req: &Req) -> Result<IamPrincipal, Ec2Error> {
         info!(reason = %e, "authentication failed");
         e.to_ec2()
     })?;
-    ctx.iam
-        .by_key(&key)
-        .cloned()
-        .ok_or_else(Ec2Error::auth_failure)
+    found.into_inner().ok_or_else(Ec2Error::auth_failure)
 }
 
 /// An action with its parameters parsed.
@@ -195,7 +203,10 @@ fn parse(action: Action, p: &Params) -> Result<Call, Ec2Error> {
             eni: p.require("NetworkInterfaceId")?.to_string(),
             addresses: p.list("PrivateIpAddress")?,
         },
-        Action::Imds | Action::Unknown => {
+        Action::Imds
+        | Action::AssumeRoleWithWebIdentity
+        | Action::PodIdentityCredentials
+        | Action::Unknown => {
             return Err(Ec2Error::invalid_action(
                 p.get("Action").unwrap_or_default(),
             ))

@@ -1,7 +1,7 @@
 //! Start-up of the AWS front and the handle tests and the testbed hold: builds the PKI
 //! (the same CA machinery as the OCI front), IAM and the EC2 state from the inventory,
-//! programs the initial fabric, binds the EC2 (HTTPS), admin and per-instance IMDS
-//! listeners, and spawns them. [`AwsSimHandle`] exposes URLs, the CA, faults, the call log,
+//! programs the initial fabric, binds the EC2 and STS (HTTPS), admin, Pod Identity agent and
+//! per-instance IMDS listeners, and spawns them. [`AwsSimHandle`] exposes URLs, the CA, faults, the call log,
 //! the control-plane owner of an address and the fabric status, and shuts everything down.
 
 use std::collections::{BTreeMap, HashMap};
@@ -23,8 +23,9 @@ use super::ctx::{AwsCallLog, AwsCtx};
 use super::faults::AwsFaults;
 use super::iam::Iam;
 use super::inventory::AwsInventory;
+use super::sessions::SessionStore;
 use super::state::AwsState;
-use super::{admin, imds, server, sigv4};
+use super::{admin, imds, pod_identity, server, sigv4, sts};
 use crate::fabric::{self, FabricConfig, FabricStatus, Feed};
 use crate::pki::Pki;
 use crate::ratelimit::RateLimit;
@@ -43,6 +44,12 @@ pub struct AwsSimConfig {
     pub listen: SocketAddr,
     /// Admin listener (plain HTTP); `127.0.0.1:0` when absent.
     pub admin_listen: Option<SocketAddr>,
+    /// STS listener (HTTPS, same certificate as EC2); an ephemeral port on the EC2
+    /// listener's IP when absent.
+    pub sts_listen: Option<SocketAddr>,
+    /// EKS Pod Identity agent listener (plain HTTP); an ephemeral port on the EC2 listener's
+    /// IP when absent.
+    pub pod_identity_listen: Option<SocketAddr>,
     /// IP of the per-instance IMDS listeners (plain HTTP); the EC2 listener's when absent.
     /// Ports come from each instance's `imdsPort`, else ephemeral.
     pub imds_ip: Option<IpAddr>,
@@ -69,6 +76,8 @@ impl AwsSimConfig {
             inventory,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             admin_listen: None,
+            sts_listen: None,
+            pod_identity_listen: None,
             imds_ip: None,
             tls_names: vec![],
             ca_out: None,
@@ -88,6 +97,10 @@ pub struct AwsSimUrls {
     pub ec2: String,
     /// Admin base (plain HTTP).
     pub admin: String,
+    /// STS endpoint, e.g. `https://127.0.0.1:4432` (`AWS_ENDPOINT_URL_STS`).
+    pub sts: String,
+    /// The Pod Identity agent's credentials URL (`AWS_CONTAINER_CREDENTIALS_FULL_URI`).
+    pub pod_identity: String,
     /// IMDS base per instance id (plain HTTP; append `/latest/...`).
     pub imds: BTreeMap<String, String>,
     /// Region.
@@ -148,6 +161,7 @@ impl AwsSim {
             fabric: feed,
             max_skew: cfg.max_clock_skew,
             shutdown: shutdown_rx.clone(),
+            sessions: SessionStore::default(),
             imds_tokens: Mutex::new(HashMap::new()),
             remaps_in_flight: AtomicUsize::new(0),
         });
@@ -163,9 +177,37 @@ impl AwsSim {
         let ec2 = Arc::new(move |req: Request<Incoming>| server::handle(c.clone(), req));
         tasks.push(tokio::spawn(crate::http::serve(
             ec2_l,
-            Some(tls),
+            Some(tls.clone()),
             shutdown_rx.clone(),
             ec2,
+        )));
+        let (sts_l, sts_a) = bind(
+            cfg.sts_listen
+                .unwrap_or(SocketAddr::new(cfg.listen.ip(), 0)),
+        )
+        .await?;
+        let c = ctx.clone();
+        let svc = Arc::new(move |req: Request<Incoming>| sts::handle(c.clone(), req));
+        tasks.push(tokio::spawn(crate::http::serve(
+            sts_l,
+            Some(tls.clone()),
+            shutdown_rx.clone(),
+            svc,
+        )));
+        let (pod_l, pod_a) = bind(
+            cfg.pod_identity_listen
+                .unwrap_or(SocketAddr::new(cfg.listen.ip(), 0)),
+        )
+        .await?;
+        let c = ctx.clone();
+        let svc = Arc::new(move |req: Request<Incoming>| {
+            pod_identity::handle(c.clone(), req, pod_a.ip())
+        });
+        tasks.push(tokio::spawn(crate::http::serve(
+            pod_l,
+            None,
+            shutdown_rx.clone(),
+            svc,
         )));
         let c = ctx.clone();
         let adm = Arc::new(move |req: Request<Incoming>| admin::handle(c.clone(), req));
@@ -194,6 +236,8 @@ impl AwsSim {
         let urls = AwsSimUrls {
             ec2: format!("https://{ec2_a}"),
             admin: format!("http://{adm_a}"),
+            sts: format!("https://{sts_a}"),
+            pod_identity: format!("http://{pod_a}{}", pod_identity::PATH),
             imds: imds_urls,
             region: cfg.inventory.region.clone(),
             ca_path: cfg.ca_out.clone(),
@@ -223,6 +267,14 @@ impl AwsSimHandle {
     /// Admin base URL.
     pub fn admin_url(&self) -> &str {
         &self.urls.admin
+    }
+    /// STS endpoint URL.
+    pub fn sts_url(&self) -> &str {
+        &self.urls.sts
+    }
+    /// The Pod Identity agent's credentials URL.
+    pub fn pod_identity_url(&self) -> &str {
+        &self.urls.pod_identity
     }
     /// IMDS base URL of an instance.
     pub fn imds_url(&self, instance_id: &str) -> Option<&str> {
