@@ -39,7 +39,8 @@ pub const IRSA_ROLE: &str = "pgvip-controller-irsa";
 pub const POD_IDENTITY_ROLE: &str = "pgvip-controller-pod-identity";
 /// The testbed's EKS cluster name.
 pub const EKS_CLUSTER: &str = "pgvip-testbed";
-/// The kube-apiserver's `--service-account-issuer` (see `control_plane`).
+/// The kube-apiserver's `--service-account-issuer` (`control_plane` passes it), which IAM
+/// trusts as the cluster's OIDC provider.
 pub const SERVICE_ACCOUNT_ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
 /// The account of [`crate::cloud::aws_inventory`].
 pub const ACCOUNT_ID: &str = "111122223333";

@@ -81,7 +81,7 @@ pub async fn start_apiserver(layout: &Layout, bin: &Path) -> Result<()> {
     .args(["--client-ca-file", &p("ca.crt")])
     .args([
         "--service-account-issuer",
-        "https://kubernetes.default.svc.cluster.local",
+        crate::aws_identity::SERVICE_ACCOUNT_ISSUER,
     ])
     .args([
         "--service-account-key-file",

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tracing::info;
 
-use super::faults::{Action, AwsFaults};
+use super::faults::{Action, AwsFailure, AwsFaults};
 use super::iam::Iam;
 use super::sessions::SessionStore;
 use super::state::AwsState;
@@ -74,7 +74,36 @@ pub struct AwsCtx {
     pub remaps_in_flight: AtomicUsize,
 }
 
+/// What [`AwsCtx::injected`] decided for one call.
+pub enum Injected {
+    /// Close the connection without an answer.
+    Drop,
+    /// Answer with this injected failure.
+    Fail(AwsFailure),
+    /// No fault: answer normally.
+    Answer,
+}
+
 impl AwsCtx {
+    /// Applies the fault plan of one call to a credentials front (IMDS, STS, Pod Identity):
+    /// sleeps the injected latency, then says whether to drop the request (after waiting for
+    /// shutdown on an injected timeout), fail it, or answer it.
+    pub async fn injected(&self, action: Action) -> Injected {
+        let plan = self.faults.plan(action);
+        if !plan.latency.is_zero() {
+            tokio::time::sleep(plan.latency).await;
+        }
+        match plan.failure {
+            Some(AwsFailure::Drop) => Injected::Drop,
+            Some(AwsFailure::Timeout) => {
+                crate::http::until_shutdown(self.shutdown.clone()).await;
+                Injected::Drop
+            }
+            Some(f) => Injected::Fail(f),
+            None => Injected::Answer,
+        }
+    }
+
     /// Publishes the assignments visible now to the fabric and, when a remap is in flight,
     /// publishes again once it becomes visible.
     pub fn changed(self: &Arc<Self>, st: &AwsState, remap_due: Option<Instant>) {

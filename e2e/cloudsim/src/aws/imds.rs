@@ -23,10 +23,10 @@ use hyper::body::Incoming;
 use hyper::Request;
 use serde_json::json;
 
-use super::ctx::{AwsCallRecord, AwsCtx};
-use super::faults::{Action, AwsFailure};
+use super::ctx::{AwsCallRecord, AwsCtx, Injected};
+use super::faults::Action;
 use super::server::{now_rfc3339, request_id};
-use crate::http::{read_request, until_shutdown, Outcome, Req, Resp};
+use crate::http::{read_request, Outcome, Req, Resp};
 use crate::server::ctx::lock;
 
 /// Longest token lifetime AWS allows (6 hours).
@@ -56,22 +56,14 @@ pub async fn handle(ctx: Arc<AwsCtx>, req: Request<Incoming>, instance_id: Strin
             ("path".to_string(), req.path.clone()),
         ]),
     };
-    let plan = ctx.faults.plan(Action::Imds);
-    if !plan.latency.is_zero() {
-        tokio::time::sleep(plan.latency).await;
-    }
-    let resp = match plan.failure {
-        Some(AwsFailure::Drop) => return Outcome::Drop,
-        Some(AwsFailure::Timeout) => {
-            until_shutdown(ctx.shutdown.clone()).await;
-            return Outcome::Drop;
-        }
-        Some(f) => {
+    let resp = match ctx.injected(Action::Imds).await {
+        Injected::Drop => return Outcome::Drop,
+        Injected::Fail(f) => {
             record.injected = true;
             let status = f.to_ec2().map_or(500, |e| e.status);
             Resp::text(status, "Injected by the simulator.")
         }
-        None => answer(&ctx, &req, &instance_id),
+        Injected::Answer => answer(&ctx, &req, &instance_id),
     };
     record.status = resp.status;
     ctx.calls.push(record);

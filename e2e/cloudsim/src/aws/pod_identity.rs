@@ -22,14 +22,14 @@ use hyper::Request;
 use serde_json::json;
 use tracing::info;
 
-use super::ctx::{AwsCallRecord, AwsCtx};
-use super::faults::{Action, AwsFailure};
+use super::ctx::{AwsCallRecord, AwsCtx, Injected};
+use super::faults::Action;
 use super::federation::{parse_service_account_subject, IamRole, POD_IDENTITY_AUDIENCE};
 use super::iam::Iam;
 use super::oidc;
 use super::server::{now_rfc3339, request_id};
 use super::sessions::SessionSource;
-use crate::http::{read_request, until_shutdown, Outcome, Resp};
+use crate::http::{read_request, Outcome, Resp};
 use crate::server::ctx::lock;
 
 /// The agent's path.
@@ -200,26 +200,18 @@ pub async fn handle(ctx: Arc<AwsCtx>, req: Request<Incoming>, bound: IpAddr) -> 
             ("path".to_string(), req.path.clone()),
         ]),
     };
-    let plan = ctx.faults.plan(Action::PodIdentityCredentials);
-    if !plan.latency.is_zero() {
-        tokio::time::sleep(plan.latency).await;
-    }
-    let resp = match plan.failure {
-        Some(AwsFailure::Drop) => return Outcome::Drop,
-        Some(AwsFailure::Timeout) => {
-            until_shutdown(ctx.shutdown.clone()).await;
-            return Outcome::Drop;
-        }
-        Some(f) => {
+    let resp = match ctx.injected(Action::PodIdentityCredentials).await {
+        Injected::Drop => return Outcome::Drop,
+        Injected::Fail(f) => {
             record.injected = true;
             Resp::text(
                 f.to_ec2().map_or(500, |e| e.status),
                 "Injected by the simulator.\n",
             )
         }
-        None if req.method != "GET" => Resp::text(405, "Method Not Allowed\n"),
-        None if req.path != PATH => Resp::text(404, "404 page not found\n"),
-        None => answer(&ctx, &req, bound, &rid, &mut record),
+        Injected::Answer if req.method != "GET" => Resp::text(405, "Method Not Allowed\n"),
+        Injected::Answer if req.path != PATH => Resp::text(404, "404 page not found\n"),
+        Injected::Answer => answer(&ctx, &req, bound, &rid, &mut record),
     };
     record.status = resp.status;
     ctx.calls.push(record);

@@ -22,8 +22,8 @@ use hyper::Request;
 use sha2::{Digest, Sha256};
 use tracing::info;
 
-use super::ctx::{AwsCallRecord, AwsCtx};
-use super::faults::{Action, AwsFailure};
+use super::ctx::{AwsCallRecord, AwsCtx, Injected};
+use super::faults::Action;
 use super::federation::IamRole;
 use super::iam::{glob, Iam};
 use super::oidc::{self, TokenError};
@@ -31,7 +31,7 @@ use super::query::Params;
 use super::server::{now_rfc3339, request_id};
 use super::sessions::{IssuedCredentials, SessionSource};
 use super::xml::escape;
-use crate::http::{read_request, until_shutdown, Outcome, Resp};
+use crate::http::{read_request, Outcome, Resp};
 use crate::server::ctx::lock;
 
 /// The only STS API version.
@@ -372,17 +372,9 @@ pub async fn handle(ctx: Arc<AwsCtx>, req: Request<Incoming>) -> Outcome {
             })
             .collect::<BTreeMap<_, _>>(),
     };
-    let plan = ctx.faults.plan(Action::AssumeRoleWithWebIdentity);
-    if !plan.latency.is_zero() {
-        tokio::time::sleep(plan.latency).await;
-    }
-    let result = match plan.failure {
-        Some(AwsFailure::Drop) => return Outcome::Drop,
-        Some(AwsFailure::Timeout) => {
-            until_shutdown(ctx.shutdown.clone()).await;
-            return Outcome::Drop;
-        }
-        Some(f) => {
+    let result = match ctx.injected(Action::AssumeRoleWithWebIdentity).await {
+        Injected::Drop => return Outcome::Drop,
+        Injected::Fail(f) => {
             record.injected = true;
             let e = f.to_ec2().map_or_else(
                 || StsError::new(500, "InternalFailure", "Injected by the simulator."),
@@ -390,7 +382,7 @@ pub async fn handle(ctx: Arc<AwsCtx>, req: Request<Incoming>) -> Outcome {
             );
             Err(e)
         }
-        None => call(&ctx, &params).map(|(a, c)| {
+        Injected::Answer => call(&ctx, &params).map(|(a, c)| {
             record.principal = Some(a.role.name.clone());
             record.access_key_id = Some(c.access_key_id.clone());
             info!(role = %a.role.name, subject = %a.subject, "sts: web identity assumed a role");
