@@ -15,6 +15,7 @@ pub mod cloud;
 pub mod cluster;
 pub mod cmd;
 pub mod control_plane;
+pub mod dcs;
 pub mod drill;
 pub mod envfile;
 pub mod error;

@@ -174,20 +174,76 @@ pub fn nft_table(netns: &str, family: &str, name: &str, chain_body: Option<&str>
     }
 }
 
-/// Makes the fabric drop (or deliver again) every gratuitous announcement of `vip` (ARP with
-/// sender and target address both `vip`), so clients keep their neighbour entries: what a
-/// switch that filters gratuitous ARP does. Normal ARP replies still pass.
+/// Makes the fabric drop (or deliver again) every gratuitous announcement of `vip`, so clients
+/// keep their neighbour entries: what a switch that filters gratuitous ARP or unsolicited
+/// neighbour advertisements does. Normal ARP replies and solicited advertisements still pass, and
+/// so does everything for other addresses. The IPv4 and the IPv6 block are separate tables.
 pub fn block_announcements(layout: &Layout, vip: &str, block: bool) -> Result<()> {
+    let addr: std::net::IpAddr = vip
+        .parse()
+        .map_err(|e| crate::error::Error::Other(format!("{vip}: {e}")))?;
     let rule = format!(
-        "type filter hook forward priority 0;\n    ether type arp arp saddr ip {vip} arp daddr ip {vip} drop"
+        "type filter hook forward priority 0;\n    {}",
+        announcement_block_rule(addr)
     );
     nft_table(
         &layout.fabric_netns,
         "bridge",
-        "pgvip_announce_block",
+        announcement_block_table(addr),
         block.then_some(rule.as_str()),
     )
 }
 
+/// The bridge table [`block_announcements`] uses for `vip`'s address family (pure).
+pub fn announcement_block_table(vip: std::net::IpAddr) -> &'static str {
+    match vip {
+        std::net::IpAddr::V4(_) => "pgvip_announce_block",
+        std::net::IpAddr::V6(_) => "pgvip_announce_block6",
+    }
+}
+
+/// The bridge rule dropping `vip`'s announcements (pure). IPv4: ARP with sender and target
+/// address both `vip` (gratuitous ARP). IPv6: ICMPv6 neighbour advertisements (type 136) whose
+/// target is `vip` and whose solicited flag (bit 33 of the ICMPv6 header) is clear; the target
+/// sits at bits 64..192 (nft 1.0.6 has no `icmpv6 taddr`).
+pub fn announcement_block_rule(vip: std::net::IpAddr) -> String {
+    match vip {
+        std::net::IpAddr::V4(v4) => {
+            format!("ether type arp arp saddr ip {v4} arp daddr ip {v4} drop")
+        }
+        std::net::IpAddr::V6(v6) => format!(
+            "ether type ip6 icmpv6 type nd-neighbor-advert @th,33,1 0 @th,64,128 {:#034x} drop",
+            u128::from(v6)
+        ),
+    }
+}
+
 /// Runs a command inside a namespace (re-export for callers of this module).
 pub use cmd::run_in;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn announcement_blocks_match_only_gratuitous_frames_for_the_vip() {
+        let v4: std::net::IpAddr = "10.0.10.200".parse().unwrap();
+        assert_eq!(
+            announcement_block_rule(v4),
+            "ether type arp arp saddr ip 10.0.10.200 arp daddr ip 10.0.10.200 drop"
+        );
+        let v6: std::net::IpAddr = "fd00:10::200".parse().unwrap();
+        let r = announcement_block_rule(v6);
+        // Type 136 only, unsolicited only (S clear), target = the VIP as 128 bits.
+        assert!(
+            r.starts_with("ether type ip6 icmpv6 type nd-neighbor-advert "),
+            "{r}"
+        );
+        assert!(r.contains(" @th,33,1 0 "), "{r}");
+        assert!(
+            r.ends_with(" @th,64,128 0xfd000010000000000000000000000200 drop"),
+            "{r}"
+        );
+        assert_ne!(announcement_block_table(v4), announcement_block_table(v6));
+    }
+}

@@ -13,6 +13,7 @@ use std::{
 
 use crate::{
     cmd::{run, spawn_detached, stop_pidfile},
+    dcs::{self, Dcs},
     error::{Context, Error, Result},
     layout::{Layout, NodeLayout},
 };
@@ -41,6 +42,9 @@ pub struct PatroniOptions {
     /// `{member}` replaced by the member's name; none by default.
     #[serde(default)]
     pub callback: Option<String>,
+    /// Which DCS holds the leader lock (the Kubernetes DCS unless a bench asks for etcd).
+    #[serde(default)]
+    pub dcs: Dcs,
 }
 
 impl Default for PatroniOptions {
@@ -51,6 +55,7 @@ impl Default for PatroniOptions {
             ttl: 20,
             loop_wait: 5,
             callback: None,
+            dcs: Dcs::Kubernetes,
         }
     }
 }
@@ -58,12 +63,16 @@ impl Default for PatroniOptions {
 /// Password of the `postgres` superuser inside the testbed (loopback-only, throwaway).
 pub const SUPERUSER_PASSWORD: &str = "testbed-superuser";
 
-/// Returns the `patroni` and `patronictl` executables for `flavor`, installing them if needed.
+/// Returns the `patroni` and `patronictl` executables for `flavor` with the client library of
+/// `dcs`, installing them if needed (Patroni 4 with etcd has a venv of its own, with
+/// python-etcd).
 pub fn ensure_installed(
     cache: &Path,
     repo: &Path,
     flavor: PatroniFlavor,
+    dcs: Dcs,
 ) -> Result<(PathBuf, PathBuf)> {
+    dcs::check_installed(dcs)?;
     match flavor {
         PatroniFlavor::V3Debian => {
             if !Path::new("/usr/bin/patroni").exists() {
@@ -72,7 +81,10 @@ pub fn ensure_installed(
             Ok(("/usr/bin/patroni".into(), "/usr/bin/patronictl".into()))
         }
         PatroniFlavor::V4 => {
-            let venv = ensure_venv(cache, repo)?;
+            let venv = match dcs {
+                Dcs::Kubernetes => ensure_venv(cache, repo)?,
+                Dcs::Etcd => ensure_venv_named(cache, repo, "patroni-etcd")?,
+            };
             let bin = venv.join("bin");
             Ok((bin.join("patroni"), bin.join("patronictl")))
         }
@@ -86,14 +98,16 @@ pub const VENV_SCRIPT: &str = "e2e/testbed/venv.sh";
 /// Builds the Patroni 4 venv under `cache` if it is missing or incomplete; returns its path.
 /// The cache key (a hash of the requirements file) is computed by the script alone.
 pub fn ensure_venv(cache: &Path, repo: &Path) -> Result<PathBuf> {
+    ensure_venv_named(cache, repo, "patroni")
+}
+
+/// [`ensure_venv`] for venv `name` of [`VENV_SCRIPT`] (`patroni`, or `patroni-etcd`: the same
+/// Patroni with python-etcd, for the bench-only etcd DCS).
+pub fn ensure_venv_named(cache: &Path, repo: &Path, name: &str) -> Result<PathBuf> {
     let script = repo.join(VENV_SCRIPT);
     let out = run(
         "bash",
-        &[
-            &script.to_string_lossy(),
-            "patroni",
-            &cache.to_string_lossy(),
-        ],
+        &[&script.to_string_lossy(), name, &cache.to_string_lossy()],
     )?;
     let venv = out
         .lines()
@@ -174,6 +188,13 @@ pub fn member_config(
         },
         "tags": {"nofailover": false, "noloadbalance": false, "clonefrom": false},
     });
+    if opts.dcs == Dcs::Etcd {
+        if let Some(obj) = cfg.as_object_mut() {
+            obj.remove("kubernetes");
+            obj.insert("namespace".into(), dcs::NAMESPACE.into());
+            obj.insert("etcd".into(), dcs::patroni_etcd_section(layout));
+        }
+    }
     if let Some(cmd) = &opts.callback {
         let cmd = cmd.replace("{member}", &node.member);
         cfg["postgresql"]["callbacks"] =

@@ -439,6 +439,7 @@ pub async fn restore(tb: &Testbed) -> Result<()> {
     }
     // Likewise for the L2 negative control's block of announcements.
     let _ = netns::block_announcements(&tb.layout, &tb.layout.vip, false);
+    let _ = netns::block_announcements(&tb.layout, &tb.layout.vip6, false);
     note(
         "clearing cloud faults",
         tb.cloud_fault(SimFault::Clear).await,

@@ -16,6 +16,7 @@ use crate::{
     cluster,
     cmd::{self, run, spawn_detached, stop_pidfile},
     control_plane::{self, Credential},
+    dcs::Dcs,
     envfile,
     error::{Context, Error, Result},
     layout::Layout,
@@ -65,6 +66,8 @@ pub struct Testbed {
     pub use_endpoints: bool,
     /// Which Patroni runs the cluster.
     pub flavor: patroni::PatroniFlavor,
+    /// Which DCS holds Patroni's leader lock.
+    pub dcs: Dcs,
 }
 
 /// Builds an admin client from the testbed's admin kubeconfig.
@@ -100,7 +103,7 @@ impl Testbed {
             .ctx("chmod state dir")?;
         let bin = go_binaries(&repo)?;
         let (patroni_bin, patronictl) =
-            patroni::ensure_installed(&cache_dir(), &repo, opts.patroni.flavor)?;
+            patroni::ensure_installed(&cache_dir(), &repo, opts.patroni.flavor, opts.patroni.dcs)?;
         info!(secs = t0.elapsed().as_secs_f32(), "binaries ready");
         pki::ensure(&layout.path("pki"))?;
         fs::set_permissions(layout.path("pki"), fs::Permissions::from_mode(0o755))
@@ -109,6 +112,9 @@ impl Testbed {
             .ctx("chmod ca")?;
         netns::create(&layout)?;
         control_plane::start_etcd(&layout, &bin).await?;
+        if opts.patroni.dcs == Dcs::Etcd {
+            crate::dcs::start(&layout).await?;
+        }
         control_plane::start_apiserver(&layout, &bin).await?;
         info!(secs = t0.elapsed().as_secs_f32(), "apiserver ready");
         let server = format!("https://127.0.0.1:{}", layout.apiserver_port);
@@ -170,6 +176,10 @@ impl Testbed {
             "PGVIP_PATRONI_FLAVOR".into(),
             format!("{:?}", opts.patroni.flavor),
         );
+        env.insert(
+            "PGVIP_PATRONI_DCS".into(),
+            format!("{:?}", opts.patroni.dcs),
+        );
         envfile::write(&layout, &env)?;
         let tb = Testbed {
             layout,
@@ -178,6 +188,7 @@ impl Testbed {
             client,
             use_endpoints: opts.patroni.use_endpoints,
             flavor: opts.patroni.flavor,
+            dcs: opts.patroni.dcs,
         };
         let leader = tb.wait_leader(Duration::from_secs(120)).await?;
         tb.wait_healthy(Duration::from_secs(120)).await?;
@@ -205,6 +216,11 @@ impl Testbed {
             layout,
             client,
             use_endpoints,
+            dcs: if env.get("PGVIP_PATRONI_DCS").is_some_and(|d| d == "Etcd") {
+                Dcs::Etcd
+            } else {
+                Dcs::Kubernetes
+            },
             flavor: if env
                 .get("PGVIP_PATRONI_FLAVOR")
                 .is_some_and(|f| f == "V3Debian")
@@ -217,8 +233,14 @@ impl Testbed {
     }
 
     /// The Patroni leader named by the leader lock (the `<scope>-leader` ConfigMap, or the
-    /// `<scope>` Endpoints in Endpoints mode), once one is held.
+    /// `<scope>` Endpoints in Endpoints mode, or etcd's leader key), once one is held.
     pub async fn wait_leader(&self, limit: Duration) -> Result<String> {
+        if self.dcs == Dcs::Etcd {
+            return cluster::wait_for("a Patroni leader (etcd)", limit, || async {
+                crate::dcs::leader(&self.layout).ok().flatten()
+            })
+            .await;
+        }
         let ns = &self.layout.db_namespace;
         let (cms, eps): (Api<ConfigMap>, Api<Endpoints>) = (
             Api::namespaced(self.client.clone(), ns),

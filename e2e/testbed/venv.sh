@@ -4,7 +4,8 @@
 # Usage: venv.sh NAME [CACHE_DIR]   (default: $PGVIP_CACHE, else /var/cache/pgvip)
 #   NAME is patroni (Patroni 4 for the testbed's members, requirements-patroni4.txt) or moto
 #   (moto's server mode, the independent EC2 implementation the simulator's AWS front is checked
-#   against, requirements-moto.txt).
+#   against, requirements-moto.txt) or patroni-etcd (the same Patroni with python-etcd, for the
+#   failover bench's etcd DCS, requirements-patroni4-etcd.txt).
 #
 # The venv lives at <cache>/<NAME>-venv-<key>, where <key> is the 64-bit FNV-1a hash of the
 # requirements file in hex, so a change of the pins builds a new venv. It is created at
@@ -15,11 +16,12 @@
 set -euo pipefail
 umask 022
 here=$(cd "$(dirname "$0")" && pwd)
-name=${1:?usage: venv.sh patroni|moto [CACHE_DIR]}
+name=${1:?usage: venv.sh patroni|patroni-etcd|moto [CACHE_DIR]}
 case "$name" in
   patroni) req="$here/requirements-patroni4.txt"; bins=(patroni patronictl) ;;
+  patroni-etcd) req="$here/requirements-patroni4-etcd.txt"; bins=(patroni patronictl) ;;
   moto) req="$here/requirements-moto.txt"; bins=(moto_server) ;;
-  *) echo "venv.sh: unknown venv '$name' (patroni, moto)" >&2; exit 2 ;;
+  *) echo "venv.sh: unknown venv '$name' (patroni, patroni-etcd, moto)" >&2; exit 2 ;;
 esac
 cache=${2:-${PGVIP_CACHE:-/var/cache/pgvip}}
 # Debian's python3, not whatever is first on PATH: the venv must be usable by the postgres user.

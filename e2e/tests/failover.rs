@@ -309,80 +309,179 @@ async fn writes_on(writer: &app::Writer, member: &str) -> Option<()> {
 }
 
 /// On L2 the announcement is what moves clients: a client keeps sending to the MAC its
-/// neighbour entry names. With the fabric dropping gratuitous ARP for the VIP, a switchover
-/// leaves the application's entry on the old node, and it cannot write for as long as it would
-/// take the entry to expire (15 to 45 s of reachable time, then 5 s of delay and 3 probes).
-/// With the announcements delivered, the next switchover repairs the entry and writes resume
-/// well inside that time.
+/// neighbour entry names. With the fabric dropping gratuitous ARP for the IPv4 VIP and
+/// unsolicited neighbour advertisements for the IPv6 VIP, a switchover leaves the application's
+/// entries on the old node, and it cannot write through either address for as long as it would
+/// take the entry to expire (15 to 45 s of reachable time, then 5 s of delay and 3 probes),
+/// while neighbour discovery for other addresses keeps working. With the announcements
+/// delivered, the next switchover repairs both entries and writes resume well inside that time.
+/// One switchover of each kind serves both addresses.
 async fn negative_control_l2(tb: &Testbed) -> Result<()> {
-    let vip = tb.layout.vip.clone();
+    let vips = [tb.layout.vip.clone(), tb.layout.vip6.clone()];
+    with_vip6(tb, async || negative_control_l2_of(tb, &vips).await).await
+}
+
+/// [`negative_control_l2`] for the PostgresVips of `vips`, each with its own writer.
+async fn negative_control_l2_of(tb: &Testbed, vips: &[String]) -> Result<()> {
+    let addrs = vips
+        .iter()
+        .map(|v| {
+            v.parse::<std::net::IpAddr>()
+                .map_err(|e| Error::Other(format!("{v}: {e}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let leader = tb.wait_leader(Duration::from_secs(30)).await?;
     let old = tb.member_node(&leader)?.clone();
-    let writer = tb.start_writer()?;
-    wait_for(
-        "writes through the VIP",
-        Duration::from_secs(30),
-        || async { app::last_server(&writer.attempts()).map(|_| ()) },
-    )
-    .await?;
-    pgvip_e2e::netns::block_announcements(&tb.layout, &vip, true)?;
-    let blocked = async {
-        let new_leader = switched_from(tb, &leader).await?;
-        let new = tb.member_node(&new_leader)?.clone();
-        wait_for(
-            "the address on the new node only",
-            Duration::from_secs(60),
-            || async { (tb.nodes_with_vip().ok()? == vec![new.name.clone()]).then_some(()) },
+    let writers = vips
+        .iter()
+        .map(|v| tb.start_writer_to(v))
+        .collect::<Result<Vec<_>>>()?;
+    let stop_all = |writers: Vec<app::Writer>| {
+        for w in writers {
+            w.stop();
+        }
+    };
+    for (v, w) in vips.iter().zip(&writers) {
+        let warm = wait_for(
+            &format!("writes through {v}"),
+            Duration::from_secs(30),
+            || async { app::last_server(&w.attempts()).map(|_| ()) },
         )
-        .await?;
-        let since = writer.attempts().len();
-        tokio::time::sleep(Duration::from_secs(8)).await;
-        let acked = app::acked(&writer.attempts()[since..]).len();
-        let entry = tb.cloud_assignment().await?;
-        if acked > 0 {
-            return Err(Error::Other(format!("the application wrote {acked} rows through the VIP with announcements filtered (client's entry: {entry:?}); the testbed does not reproduce a stale neighbour entry")));
+        .await;
+        if let Err(e) = warm {
+            stop_all(writers);
+            return Err(e);
         }
-        if entry.as_deref() != Some(old.vnic_id.as_str()) {
-            return Err(Error::Other(format!(
-                "with announcements filtered the client's entry names {entry:?}, expected the old node's {}",
-                old.vnic_id
-            )));
-        }
-        Ok(new_leader)
     }
-    .await;
-    pgvip_e2e::netns::block_announcements(&tb.layout, &vip, false)?;
-    let from = match blocked {
+    let mut blocked = Ok(());
+    for v in vips {
+        blocked = blocked.and(pgvip_e2e::netns::block_announcements(&tb.layout, v, true));
+    }
+    let blocked = match blocked {
+        Ok(()) => stale_while_blocked(tb, &old, &leader, vips, &addrs, &writers).await,
+        Err(e) => Err(e),
+    };
+    let mut lifted = Ok(());
+    for v in vips {
+        lifted = lifted.and(pgvip_e2e::netns::block_announcements(&tb.layout, v, false));
+    }
+    let from = match blocked.and_then(|l| lifted.map(|_| l)) {
         Ok(l) => l,
         Err(e) => {
-            writer.stop();
+            stop_all(writers);
             return Err(e);
         }
     };
-    // Announcements delivered: the next switchover repairs the entry at once.
-    let new_leader = switched_from(tb, &from).await?;
+    // Announcements delivered: the next switchover repairs every entry at once.
+    let new_leader = match switched_from(tb, &from).await {
+        Ok(l) => l,
+        Err(e) => {
+            stop_all(writers);
+            return Err(e);
+        }
+    };
     let new = tb.member_node(&new_leader)?.clone();
     let changed = std::time::Instant::now();
-    let res = wait_for(
-        "writes through the VIP on the new primary",
-        Duration::from_secs(12),
-        || writes_on(&writer, &new.member),
-    )
-    .await;
-    writer.stop();
+    let mut took = vec![];
+    let mut res = Ok(());
+    for (v, w) in vips.iter().zip(&writers) {
+        res = res.and(
+            wait_for(
+                &format!("writes through {v} on the new primary"),
+                Duration::from_secs(12),
+                || writes_on(w, &new.member),
+            )
+            .await,
+        );
+        took.push(format!("{v} {} ms", changed.elapsed().as_millis()));
+    }
+    stop_all(writers);
     res?;
-    let entry = tb.cloud_assignment().await?;
-    if entry.as_deref() != Some(new.vnic_id.as_str()) {
-        return Err(Error::Other(format!(
-            "after the announcement the client's entry names {entry:?}, expected {}",
-            new.vnic_id
-        )));
+    for (v, &addr) in vips.iter().zip(&addrs) {
+        let entry = tb.cloud_assignment_of(addr).await?;
+        if entry.as_deref() != Some(new.vnic_id.as_str()) {
+            return Err(Error::Other(format!(
+                "after the announcement the client's entry for {v} names {entry:?}, expected {}",
+                new.vnic_id
+            )));
+        }
     }
     println!(
-        "note: with announcements, writes reached the new primary {} ms after the leader change",
-        changed.elapsed().as_millis()
+        "note: with announcements, writes reached the new primary after the leader change: {}",
+        took.join(", ")
     );
     Ok(())
+}
+
+/// The blocked half of [`negative_control_l2_of`]: a switchover away from `leader` (on `old`)
+/// while every announcement of `vips` is filtered. No writer may get a write through for 8 s
+/// after the addresses sit on the new node alone, and the client's entry for every address must
+/// still name the old node's MAC; neighbour discovery of the new node's own IPv6 address must
+/// still work. Returns the new leader.
+async fn stale_while_blocked(
+    tb: &Testbed,
+    old: &pgvip_e2e::layout::NodeLayout,
+    leader: &str,
+    vips: &[String],
+    addrs: &[std::net::IpAddr],
+    writers: &[app::Writer],
+) -> Result<String> {
+    let new_leader = switched_from(tb, leader).await?;
+    let new = tb.member_node(&new_leader)?.clone();
+    for &addr in addrs {
+        wait_for(
+            &format!("{addr} on the new node only"),
+            Duration::from_secs(60),
+            || async {
+                (tb.nodes_with_address(addr).ok()? == vec![new.name.clone()]).then_some(())
+            },
+        )
+        .await?;
+    }
+    let since: Vec<usize> = writers.iter().map(|w| w.attempts().len()).collect();
+    ordinary_discovery_works(tb, &new)?;
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    for (((v, &addr), w), since) in vips.iter().zip(addrs).zip(writers).zip(since) {
+        let acked = app::acked(&w.attempts()[since..]).len();
+        let entry = tb.cloud_assignment_of(addr).await?;
+        if acked > 0 {
+            return Err(Error::Other(format!("the application wrote {acked} rows through {v} with announcements filtered (client's entry: {entry:?}); the testbed does not reproduce a stale neighbour entry")));
+        }
+        if entry.as_deref() != Some(old.vnic_id.as_str()) {
+            return Err(Error::Other(format!(
+                "with announcements filtered the client's entry for {v} names {entry:?}, expected the old node's {}",
+                old.vnic_id
+            )));
+        }
+    }
+    Ok(new_leader)
+}
+
+/// With the blocks in place, the client resolves `node`'s own IPv6 address afresh (its entry
+/// flushed, one connection): solicitations and solicited advertisements for other addresses pass.
+fn ordinary_discovery_works(tb: &Testbed, node: &pgvip_e2e::layout::NodeLayout) -> Result<()> {
+    let ns = &tb.layout.client.netns;
+    pgvip_e2e::cmd::ip_in(ns, &["-6", "neigh", "flush", "to", &node.ip6])?;
+    // One connection to the member's REST API over IPv6 (the testbed has no ping).
+    let url = format!("http://[{}]:8008/liveness", node.ip6);
+    pgvip_e2e::cmd::run_in(
+        ns,
+        "curl",
+        &["-sS", "-g", "--max-time", "2", "-o", "/dev/null", &url],
+    )?;
+    let addr: std::net::IpAddr = node
+        .ip6
+        .parse()
+        .map_err(|e| Error::Other(format!("{}: {e}", node.ip6)))?;
+    let out = pgvip_e2e::cmd::ip_in(ns, &["neigh", "show", &addr.to_string()])?;
+    if out.to_lowercase().contains(&node.mac.to_lowercase()) {
+        Ok(())
+    } else {
+        Err(Error::Other(format!(
+            "with the announcement blocks in place the client resolved {} to {out:?}, expected {}",
+            node.ip6, node.mac
+        )))
+    }
 }
 
 /// pgvip with the cloud move switched off: the agents still move the address at the OS level

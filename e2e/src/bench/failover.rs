@@ -11,11 +11,16 @@
 //! differ. Samples are summarised (nearest-rank median/p95) after each measurement and handed to
 //! a checkpoint, so an interrupted run still leaves its results. The testbed is torn down at the
 //! end, always.
+//!
+//! On the L2 flavour (no cloud) the methods are pgvip (L2) and Debian's vip-manager 1.0.2,
+//! which reads etcd only: its measurements run before pgvip's, on a testbed of their own whose Patroni
+//! uses the bench-only etcd DCS ([`crate::dcs`]); HAProxy and the floor ride along there too.
 
 pub mod callback;
 mod drive;
 mod haproxy;
 mod results;
+pub mod vip_manager;
 
 pub use drive::Seen;
 pub use results::{build_kind, excess, Binary, Failed, Report, Row, Sample, Settings};
@@ -30,6 +35,7 @@ use serde::Serialize;
 use crate::{
     app,
     cluster::wait_for,
+    dcs::Dcs,
     error::{Error, Result},
     layout::NodeLayout,
     netns,
@@ -59,6 +65,9 @@ pub struct Options {
     /// Leave the callback method out.
     #[arg(long)]
     pub no_callback: bool,
+    /// Leave vip-manager out (it is measured on the L2 flavour only).
+    #[arg(long)]
+    pub no_vip_manager: bool,
     /// Scenarios to run.
     #[arg(
         long,
@@ -78,6 +87,7 @@ impl Default for Options {
             quick: false,
             latencies_ms: vec![0, 1000, 3000],
             no_callback: false,
+            no_vip_manager: false,
             scenarios: Scenario::ALL.to_vec(),
             max_minutes: 0,
         }
@@ -139,6 +149,25 @@ pub enum VipMethod {
     Pgvip(u64),
     /// Patroni's callback with a one-shot CLI move, pgvip stopped.
     Callback,
+    /// pgvip on the L2 flavour: no cloud call.
+    L2,
+    /// vip-manager 1.0.2 on every node, Patroni on the etcd DCS (L2 flavour).
+    VipManager,
+}
+
+impl VipMethod {
+    /// The DCS Patroni uses while this method is measured.
+    pub fn dcs(self) -> Dcs {
+        match self {
+            VipMethod::VipManager => Dcs::Etcd,
+            _ => Dcs::Kubernetes,
+        }
+    }
+
+    /// Whether pgvip (controller and agents) keeps the VIP.
+    fn is_pgvip(self) -> bool {
+        matches!(self, VipMethod::Pgvip(_) | VipMethod::L2)
+    }
 }
 
 /// The label of a method in tables and plots (pure).
@@ -147,6 +176,8 @@ pub fn label(m: VipMethod) -> String {
         VipMethod::Pgvip(ms) if ms % 1000 == 0 => format!("pgvip (cloud +{} s)", ms / 1000),
         VipMethod::Pgvip(ms) => format!("pgvip (cloud +{ms} ms)"),
         VipMethod::Callback => "callback (cloud +0 s)".into(),
+        VipMethod::L2 => "pgvip (L2)".into(),
+        VipMethod::VipManager => "vip-manager 1.0.2 (etcd DCS)".into(),
     }
 }
 
@@ -157,27 +188,38 @@ pub const HAPROXY: &str = "haproxy";
 pub const FLOOR: &str = "floor (libpq multi-host)";
 
 /// The order of measurements (pure): rep by rep, every VIP method through every scenario, so an
-/// interrupted run has about as many samples of each.
-pub fn schedule(o: &Options) -> Vec<(u32, VipMethod, Scenario)> {
+/// interrupted run has about as many samples of each. With a `cloud`, pgvip at every latency
+/// and the callback; without (L2), pgvip (L2) and vip-manager. Methods on the etcd DCS come
+/// before all the others (they need a testbed of their own, and are the likelier to fail).
+pub fn schedule(o: &Options, cloud: bool) -> Vec<(u32, VipMethod, Scenario)> {
     let reps = if o.quick { 2 } else { o.reps };
-    let mut methods: Vec<VipMethod> = o
-        .latencies_ms
-        .iter()
-        .map(|l| VipMethod::Pgvip(*l))
-        .collect();
-    if !o.no_callback {
-        methods.push(VipMethod::Callback);
+    let mut methods: Vec<VipMethod> = vec![];
+    if cloud {
+        methods.extend(o.latencies_ms.iter().map(|l| VipMethod::Pgvip(*l)));
+        if !o.no_callback {
+            methods.push(VipMethod::Callback);
+        }
+    } else {
+        methods.push(VipMethod::L2);
+        if !o.no_vip_manager {
+            methods.push(VipMethod::VipManager);
+        }
     }
     let mut out = vec![];
-    for rep in 1..=reps {
-        for m in &methods {
-            for s in &o.scenarios {
-                out.push((rep, *m, *s));
+    for dcs in [Dcs::Etcd, Dcs::Kubernetes] {
+        for rep in 1..=reps {
+            for m in methods.iter().filter(|m| m.dcs() == dcs) {
+                for s in &o.scenarios {
+                    out.push((rep, *m, *s));
+                }
             }
         }
     }
     out
 }
+
+/// One step of the plan: its event number (1-based, over the whole plan), rep, method, scenario.
+type Step = (u32, u32, VipMethod, Scenario);
 
 /// Runs the comparison on a fresh testbed; `checkpoint` gets the report after every
 /// measurement; `stop` ends the run early (between measurements). Always tears down.
@@ -187,20 +229,53 @@ pub async fn run_with(
     stop: &AtomicBool,
 ) -> Result<Report> {
     let started = Instant::now();
-    let up = UpOptions::default();
-    let tb = match Testbed::up(&up).await {
-        Ok(tb) => tb,
-        Err(e) => {
-            let _ = crate::testbed::down(&crate::Layout::standard(crate::testbed::state_dir()));
-            return Err(e);
-        }
-    };
+    let cloud = crate::layout::CloudFlavour::from_env().has_cloud();
+    let plan: Vec<Step> = schedule(opts, cloud)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (rep, m, sc))| (u32::try_from(i + 1).unwrap_or(u32::MAX), rep, m, sc))
+        .collect();
     let mut report = Report::default();
-    let res = measure_all(&tb, opts, &up, started, &mut report, checkpoint, stop).await;
-    let down = tb.down();
-    report.summarise();
-    res?;
-    down?;
+    let mut complete = true;
+    for dcs in [Dcs::Etcd, Dcs::Kubernetes] {
+        let part: Vec<Step> = plan.iter().copied().filter(|s| s.2.dcs() == dcs).collect();
+        if part.is_empty() {
+            continue;
+        }
+        let up = UpOptions {
+            patroni: crate::patroni::PatroniOptions {
+                dcs,
+                ..Default::default()
+            },
+        };
+        let tb = match Testbed::up(&up).await {
+            Ok(tb) => tb,
+            Err(e) => {
+                let _ = crate::testbed::down(&crate::Layout::standard(crate::testbed::state_dir()));
+                report.summarise();
+                return Err(e);
+            }
+        };
+        let res = measure_all(
+            &tb,
+            opts,
+            &up,
+            started,
+            &part,
+            &mut report,
+            checkpoint,
+            stop,
+        )
+        .await;
+        let down = tb.down();
+        report.summarise();
+        complete &= res?;
+        down?;
+        if !complete {
+            break;
+        }
+    }
+    report.complete = complete;
     Ok(report)
 }
 
@@ -275,8 +350,8 @@ async fn thaw(tb: &Testbed, method: VipMethod, notes: &mut Vec<String>) -> Resul
     .await;
     match (alone, method) {
         (Ok(()), _) => Ok(()),
-        (Err(e), VipMethod::Pgvip(_)) => Err(e),
-        (Err(_), VipMethod::Callback) => {
+        (Err(e), m) if m != VipMethod::Callback => Err(e),
+        (Err(_), _) => {
             let vip = format!("{}/32", tb.layout.vip);
             let stale: Vec<String> = tb
                 .nodes_with_vip()?
@@ -319,51 +394,39 @@ fn pgvip_binaries() -> Vec<Binary> {
         .collect()
 }
 
+/// Measures `part` of the plan (steps on one DCS) on `tb`; `Ok(false)` when it stopped early.
 #[allow(clippy::too_many_arguments)]
 async fn measure_all(
     tb: &Testbed,
     opts: &Options,
     up: &UpOptions,
     started: Instant,
+    part: &[Step],
     report: &mut Report,
     checkpoint: &mut dyn FnMut(&Report),
     stop: &AtomicBool,
-) -> Result<()> {
-    report.settings = Settings {
-        reps: if opts.quick { 2 } else { opts.reps },
-        patroni: Some(up.patroni.clone()),
-        patroni_version: tb
-            .patronictl(&["version"])
-            .unwrap_or_default()
-            .trim()
-            .into(),
-        haproxy_version: haproxy::version(),
-        haproxy_config: haproxy::config(&tb.layout),
-        writer: "20 Hz, one INSERT per attempt, 1 s connect/write timeout, reconnect on error"
-            .into(),
-        floor: format!(
-            "the same writer as libpq's multi-host client (tokio-postgres) of the members: {}, \
-             tried in order, 1 s connect timeout per host",
-            app::conn_string(&drive::floor_config(tb), app::Target::ReadWrite)
-                .split(' ')
-                .filter(|kv| kv.starts_with("host=") || kv.starts_with("target_session_attrs="))
-                .collect::<Vec<_>>()
-                .join(" ")
-        ),
-        pgvip_binaries: pgvip_binaries(),
-        latency_applies_to: "UpdatePrivateIp".into(),
-    };
-    start_pgvip(tb).await?;
-    tb.kubectl_apply(&scenario::vip_manifest(tb, tb.use_endpoints))?;
+) -> Result<bool> {
+    let cloud = tb.layout.cloud.has_cloud();
+    if report.settings.writer.is_empty() {
+        report.settings = settings(tb, opts, up, cloud);
+    }
+    if part.iter().any(|s| s.2 == VipMethod::VipManager) {
+        report.settings.vip_manager = Some(vip_manager::describe(&tb.layout));
+    }
+    if up.patroni.dcs == Dcs::Etcd {
+        vip_manager::start(&tb.layout)?;
+    } else {
+        start_pgvip(tb).await?;
+        tb.kubectl_apply(&scenario::vip_manifest(tb, tb.use_endpoints))?;
+    }
     let hap = haproxy::start(&tb.layout)?;
     let mut callback_on = false;
     let mut consecutive_failures = 0;
     let deadline = (opts.max_minutes > 0).then(|| Duration::from_secs(opts.max_minutes * 60));
-    let plan = schedule(opts);
-    for (i, (rep, method, sc)) in plan.iter().copied().enumerate() {
+    for (done, &(event, rep, method, sc)) in part.iter().enumerate() {
         if stop.load(Ordering::SeqCst) || deadline.is_some_and(|d| started.elapsed() > d) {
-            tracing::warn!(done = i, planned = plan.len(), "stopping early");
-            return Ok(());
+            tracing::warn!(done, planned = part.len(), "stopping early");
+            return Ok(false);
         }
         rejoin(tb)?;
         match method {
@@ -372,7 +435,7 @@ async fn measure_all(
                 callback::install(tb).await?;
                 callback_on = true;
             }
-            VipMethod::Pgvip(_) if callback_on => {
+            m if m.is_pgvip() && callback_on => {
                 callback::uninstall(tb).await?;
                 clear_callback_vips(tb).await?;
                 start_pgvip(tb).await?;
@@ -380,17 +443,18 @@ async fn measure_all(
             }
             _ => {}
         }
-        let millis = match method {
-            VipMethod::Pgvip(ms) => ms,
-            VipMethod::Callback => 0,
-        };
-        tb.cloud_fault(SimFault::Latency {
-            call: CloudCall::Move,
-            millis,
-        })
-        .await?;
+        if cloud {
+            let millis = match method {
+                VipMethod::Pgvip(ms) => ms,
+                _ => 0,
+            };
+            tb.cloud_fault(SimFault::Latency {
+                call: CloudCall::Move,
+                millis,
+            })
+            .await?;
+        }
         tracing::info!(rep, method = label(method), scenario = ?sc, "measuring");
-        let event = u32::try_from(i + 1).unwrap_or(u32::MAX);
         let measured = measure(tb, &hap, method, sc).await;
         if sc == Scenario::NodeLost {
             thaw(tb, method, &mut report.notes).await?;
@@ -434,8 +498,40 @@ async fn measure_all(
         report.summarise();
         checkpoint(report);
     }
-    report.complete = true;
-    Ok(())
+    Ok(true)
+}
+
+/// The run's fixed settings, from the first testbed it brings up.
+fn settings(tb: &Testbed, opts: &Options, up: &UpOptions, cloud: bool) -> Settings {
+    Settings {
+        reps: if opts.quick { 2 } else { opts.reps },
+        patroni: Some(up.patroni.clone()),
+        patroni_version: tb
+            .patronictl(&["version"])
+            .unwrap_or_default()
+            .trim()
+            .into(),
+        haproxy_version: haproxy::version(),
+        haproxy_config: haproxy::config(&tb.layout),
+        writer: "20 Hz, one INSERT per attempt, 1 s connect/write timeout, reconnect on error"
+            .into(),
+        floor: format!(
+            "the same writer as libpq's multi-host client (tokio-postgres) of the members: {}, \
+             tried in order, 1 s connect timeout per host",
+            app::conn_string(&drive::floor_config(tb), app::Target::ReadWrite)
+                .split(' ')
+                .filter(|kv| kv.starts_with("host=") || kv.starts_with("target_session_attrs="))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        pgvip_binaries: pgvip_binaries(),
+        latency_applies_to: if cloud {
+            "UpdatePrivateIp".into()
+        } else {
+            "none (L2 flavour: no cloud)".into()
+        },
+        vip_manager: None,
+    }
 }
 
 /// One failover measured through the VIP (by `method`), through HAProxy and by the floor at
@@ -443,7 +539,7 @@ async fn measure_all(
 async fn measure(tb: &Testbed, hap: &str, method: VipMethod, sc: Scenario) -> Result<[Sample; 3]> {
     let name = label(method);
     let (from, to, vip_seen, hap_seen, floor_seen, phases) = match method {
-        VipMethod::Pgvip(_) => {
+        VipMethod::Pgvip(_) | VipMethod::L2 => {
             tb.wait_healthy(Duration::from_secs(120)).await?;
             let mut hap_rider = Rider::start(tb, hap, 20).await?;
             let mut floor_rider = Rider::floor(tb, 20).await?;
@@ -469,6 +565,11 @@ async fn measure(tb: &Testbed, hap: &str, method: VipMethod, sc: Scenario) -> Re
         VipMethod::Callback => {
             let e = drive::callback_failover(tb, hap, async |tb, old| disturb(tb, old, sc).await)
                 .await?;
+            (e.old.name, e.new.name, e.vip, e.haproxy, e.floor, None)
+        }
+        VipMethod::VipManager => {
+            let e =
+                drive::peer_failover(tb, hap, async |tb, old| disturb(tb, old, sc).await).await?;
             (e.old.name, e.new.name, e.vip, e.haproxy, e.floor, None)
         }
     };
@@ -513,17 +614,20 @@ mod tests {
             scenarios: vec![Scenario::Switchover, Scenario::Kill],
             ..Default::default()
         };
-        let s = schedule(&o);
+        let s = schedule(&o, true);
         assert_eq!(s.len(), 3 * 3 * 2);
         assert_eq!(s[0], (1, VipMethod::Pgvip(0), Scenario::Switchover));
         assert_eq!(s[1], (1, VipMethod::Pgvip(0), Scenario::Kill));
         assert_eq!(s[5], (1, VipMethod::Callback, Scenario::Kill));
         assert_eq!(s[6].0, 2);
-        let q = schedule(&Options {
-            quick: true,
-            no_callback: true,
-            ..Default::default()
-        });
+        let q = schedule(
+            &Options {
+                quick: true,
+                no_callback: true,
+                ..Default::default()
+            },
+            true,
+        );
         assert_eq!(q.len(), 2 * 3 * 3);
         assert_eq!(q[2], (1, VipMethod::Pgvip(0), Scenario::NodeLost));
         assert!(q.iter().all(|x| x.1 != VipMethod::Callback));
@@ -551,8 +655,42 @@ mod tests {
     }
 
     #[test]
+    fn on_l2_vip_manager_runs_first_on_the_etcd_dcs_then_pgvip() {
+        let o = Options {
+            reps: 2,
+            scenarios: vec![Scenario::Switchover, Scenario::Kill],
+            ..Default::default()
+        };
+        let s = schedule(&o, false);
+        let methods: Vec<VipMethod> = s.iter().map(|x| x.1).collect();
+        assert_eq!(
+            methods,
+            [[VipMethod::VipManager; 4], [VipMethod::L2; 4]].concat(),
+            "no cloud latencies, no callback on L2; the etcd DCS first"
+        );
+        assert_eq!(s[0], (1, VipMethod::VipManager, Scenario::Switchover));
+        assert_eq!(s[3], (2, VipMethod::VipManager, Scenario::Kill));
+        assert_eq!(s[4], (1, VipMethod::L2, Scenario::Switchover));
+        assert_eq!(VipMethod::VipManager.dcs(), Dcs::Etcd);
+        assert_eq!(VipMethod::L2.dcs(), Dcs::Kubernetes);
+        let without = schedule(
+            &Options {
+                no_vip_manager: true,
+                ..o
+            },
+            false,
+        );
+        assert!(without.iter().all(|x| x.1 == VipMethod::L2));
+        assert!(schedule(&Options::default(), true)
+            .iter()
+            .all(|x| x.1 != VipMethod::VipManager && x.1 != VipMethod::L2));
+    }
+
+    #[test]
     fn labels_name_the_cloud_latency() {
         assert_eq!(label(VipMethod::Pgvip(3000)), "pgvip (cloud +3 s)");
         assert_eq!(label(VipMethod::Pgvip(250)), "pgvip (cloud +250 ms)");
+        assert_eq!(label(VipMethod::L2), "pgvip (L2)");
+        assert_eq!(label(VipMethod::VipManager), "vip-manager 1.0.2 (etcd DCS)");
     }
 }

@@ -37,7 +37,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Failover outage: pgvip at several cloud latencies, HAProxy, a Patroni callback.
+    /// Failover outage: pgvip at several cloud latencies, HAProxy, a Patroni callback (on the L2
+    /// flavour: pgvip and vip-manager).
     Failover(failover::Options),
     /// Controller at scale: many PostgresVips, a leader-change storm, a rate-limited cloud.
     Scale(scale::Options),

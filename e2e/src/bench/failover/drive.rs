@@ -200,3 +200,65 @@ pub async fn callback_failover(
         floor: f?,
     })
 }
+
+/// One failover with a peer that manages the VIP on L2 by itself (vip-manager): the VIP, HAProxy
+/// and floor writers ride it. Before the disturbance the VIP must be on the leader's node alone
+/// and the client's neighbour entry name its MAC; afterwards the same of the new leader's node.
+pub async fn peer_failover(
+    tb: &Testbed,
+    haproxy: &str,
+    disturb: impl AsyncFnOnce(&Testbed, &NodeLayout) -> Result<()>,
+) -> Result<Event> {
+    tb.wait_healthy(Duration::from_secs(120)).await?;
+    let leader = tb.wait_leader(Duration::from_secs(60)).await?;
+    let old = tb.member_node(&leader)?.clone();
+    on_alone(tb, &old).await?;
+    let mut hap = Rider::start(tb, haproxy, 20).await?;
+    let mut floor = Rider::floor(tb, 20).await?;
+    let mut vip = Rider::start(tb, &tb.layout.vip, 10).await?;
+    delivered_to(tb, &old, "before the failover").await?;
+    hap.mark();
+    floor.mark();
+    vip.mark();
+    disturb(tb, &old).await?;
+    let new = new_leader(tb, &leader).await?;
+    let (v, h, f) = futures::join!(
+        vip.finish(tb, &new),
+        hap.finish(tb, &new),
+        floor.finish(tb, &new)
+    );
+    let (vip, haproxy, floor) = (v?, h?, f?);
+    on_alone(tb, &new).await?;
+    delivered_to(tb, &new, "after the failover").await?;
+    Ok(Event {
+        old,
+        new,
+        vip,
+        haproxy,
+        floor,
+    })
+}
+
+/// Waits until the VIP is configured on `node` and on no other node.
+async fn on_alone(tb: &Testbed, node: &NodeLayout) -> Result<()> {
+    wait_for(
+        &format!("the VIP on {} alone", node.name),
+        Duration::from_secs(60),
+        || async { (tb.nodes_with_vip().ok()? == vec![node.name.clone()]).then_some(()) },
+    )
+    .await
+}
+
+/// Checks that the network delivers the VIP to `node` (on L2: the client's neighbour entry
+/// names its MAC).
+async fn delivered_to(tb: &Testbed, node: &NodeLayout, when: &str) -> Result<()> {
+    let at = tb.cloud_assignment().await?;
+    if at.as_deref() == Some(node.vnic_id.as_str()) {
+        Ok(())
+    } else {
+        Err(crate::error::Error::Other(format!(
+            "{when} the network delivers the VIP to {at:?}, expected {} ({})",
+            node.vnic_id, node.name
+        )))
+    }
+}

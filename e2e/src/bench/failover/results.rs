@@ -141,6 +141,9 @@ pub struct Settings {
     pub pgvip_binaries: Vec<Binary>,
     /// Which cloud call the simulated latency is added to.
     pub latency_applies_to: String,
+    /// vip-manager's version and command line, and the DCS it was measured on (when it was).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vip_manager: Option<String>,
 }
 
 /// One binary a run used.
