@@ -24,6 +24,7 @@ pub mod lock;
 pub mod metrics;
 pub mod ownership;
 pub mod patroni;
+pub mod pgwire;
 pub mod probe;
 pub mod readiness;
 pub mod reconcile;

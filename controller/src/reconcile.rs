@@ -771,7 +771,18 @@ async fn verify(
     let started = Instant::now();
     let outcome = sh.prober.get(client, &u, sh.prober.timeout).await;
     let expected = st.leader.as_ref().map(|l| l.pod.as_str()).unwrap_or("");
-    let dp = judge_data_path(&outcome, expected, &u);
+    let mut dp = judge_data_path(&outcome, expected, &u);
+    if let (DataPath::Verified, Some(port)) = (
+        &dp,
+        vip.spec.data_path.as_ref().and_then(|d| d.postgres_port),
+    ) {
+        let at = std::net::SocketAddr::new(address, port);
+        if let Err(e) = crate::pgwire::ssl_request(at, sh.prober.timeout).await {
+            dp = DataPath::Failed(format!(
+                "Patroni answered through the VIP, but PostgreSQL on {at} (spec.dataPath.postgresPort) did not: {e}"
+            ));
+        }
+    }
     sh.metrics
         .data_path_probe(started.elapsed(), matches!(dp, DataPath::Verified));
     dp

@@ -312,6 +312,7 @@ mod tests {
                 labels: None,
                 provider: ProviderSpec::default(),
                 announce: Default::default(),
+                data_path: None,
             },
         );
         v.metadata.namespace = Some(ns.into());

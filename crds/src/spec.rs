@@ -69,6 +69,23 @@ pub struct PostgresVipSpec {
     /// How the holder announces the address on its link after the cloud assignment.
     #[serde(default)]
     pub announce: AnnounceSpec,
+
+    /// What the data-path check proves through the address, besides Patroni's REST API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_path: Option<DataPathSpec>,
+}
+
+/// Extra proof of the data path.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DataPathSpec {
+    /// PostgreSQL port on the address. When set, every data-path check (after a failover and
+    /// every `--data-path-interval-seconds`) also opens a TCP connection to it and sends
+    /// PostgreSQL's SSLRequest; a server answering `S` or `N` proves PostgreSQL itself answers
+    /// through the address. No credentials are needed or sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub postgres_port: Option<u16>,
 }
 
 /// The role a VIP follows.

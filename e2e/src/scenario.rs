@@ -80,10 +80,11 @@ pub fn vip_manifest(tb: &Testbed, use_endpoints: bool) -> String {
 }
 
 /// The manifest of a PostgresVip `name` for `address` following the testbed's cluster, in the
-/// database namespace, with the suites' announce settings.
+/// database namespace, with the suites' announce settings; its data-path check also proves
+/// PostgreSQL answers through the address.
 pub fn vip_manifest_named(tb: &Testbed, name: &str, address: &str, use_endpoints: bool) -> String {
     format!(
-        "apiVersion: pgvip.dev/v1alpha1\nkind: PostgresVip\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  address: \"{address}\"\n  patroni: {{scope: {scope}, useEndpoints: {use_endpoints}}}\n  provider: {{{cloud}: {block}}}\n  announce: {{garpCount: 3, garpIntervalMillis: 200}}\n",
+        "apiVersion: pgvip.dev/v1alpha1\nkind: PostgresVip\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  address: \"{address}\"\n  patroni: {{scope: {scope}, useEndpoints: {use_endpoints}}}\n  provider: {{{cloud}: {block}}}\n  announce: {{garpCount: 3, garpIntervalMillis: 200}}\n  dataPath: {{postgresPort: 5432}}\n",
         ns = tb.layout.db_namespace,
         scope = tb.layout.scope,
         cloud = tb.layout.cloud.key(),

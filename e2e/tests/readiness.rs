@@ -150,6 +150,10 @@ fn main() -> ExitCode {
                 || rt.block_on(data_path_lost(tb)),
             );
             s.check(
+                "PostgreSQL unreachable through the VIP while Patroni answers: DataPathVerified=False within two periods, True once it answers again",
+                || rt.block_on(postgres_lost(tb)),
+            );
+            s.check(
                 "a new leader the controller cannot confirm gets no address until confirmed",
                 || rt.block_on(holds_back_until_confirmed(tb)),
             );
@@ -333,22 +337,49 @@ async fn data_path_state(tb: &Testbed) -> Option<(String, String)> {
 /// Breaks the fabric's route to the VIP's holder (nothing else changes) and back: the
 /// continuous data-path check must notice within two of its periods and recover after.
 async fn data_path_lost(tb: &Testbed) -> Result<()> {
-    wait_for("DataPathVerified=True", Duration::from_secs(30), || async {
-        (data_path_state(tb).await?.0 == "True").then_some(())
-    })
-    .await?;
     let rule = format!(
         "type filter hook forward priority 0;\n    ip daddr {} drop",
         tb.layout.vip
     );
-    let block = |on: bool| {
+    data_path_broken(tb, "the route broke", "", |on| {
         pgvip_e2e::netns::nft_table(
             &tb.layout.fabric_netns,
             "bridge",
             "pgvip_path_block",
             on.then_some(rule.as_str()),
         )
-    };
+    })
+    .await
+}
+
+/// Drops PostgreSQL's port through the VIP on the holder while Patroni's REST API still
+/// answers there: the check's SSLRequest (spec.dataPath.postgresPort) must catch it.
+async fn postgres_lost(tb: &Testbed) -> Result<()> {
+    let leader = tb.wait_leader(Duration::from_secs(30)).await?;
+    let holder = tb.member_node(&leader)?.clone();
+    let rule = format!(
+        "type filter hook input priority 0;\n    ip saddr {} ip daddr {} tcp dport 5432 drop",
+        tb.layout.controller_host.ip, tb.layout.vip
+    );
+    data_path_broken(tb, "PostgreSQL's port was blocked", "PostgreSQL", |on| {
+        pgvip_e2e::testbed::filter_table(&holder, "pgvip_pg_block", on.then_some(rule.as_str()))
+    })
+    .await
+}
+
+/// Breaks something with `block(true)`: DataPathVerified must turn False (reason
+/// VerificationFailed, message containing `needle`) within two periods, and True again after
+/// `block(false)`.
+async fn data_path_broken(
+    tb: &Testbed,
+    what: &str,
+    needle: &str,
+    block: impl Fn(bool) -> Result<()>,
+) -> Result<()> {
+    wait_for("DataPathVerified=True", Duration::from_secs(30), || async {
+        (data_path_state(tb).await?.0 == "True").then_some(())
+    })
+    .await?;
     block(true)?;
     let broke = std::time::Instant::now();
     let bound = Duration::from_secs(2 * DATA_PATH_INTERVAL + 5);
@@ -356,8 +387,10 @@ async fn data_path_lost(tb: &Testbed) -> Result<()> {
         "DataPathVerified=False/VerificationFailed",
         bound,
         || async {
-            let (status, reason) = data_path_state(tb).await?;
-            (status == "False" && reason == "VerificationFailed").then_some(())
+            let vip = tb.vip().await.ok()?;
+            let c = cond(&vip, condition::DATA_PATH_VERIFIED)?;
+            (c.status == "False" && c.reason == "VerificationFailed" && c.message.contains(needle))
+                .then_some(())
         },
     )
     .await;
@@ -365,7 +398,7 @@ async fn data_path_lost(tb: &Testbed) -> Result<()> {
     block(false)?;
     seen?;
     println!(
-        "note: DataPathVerified turned False {} ms after the route broke (period {DATA_PATH_INTERVAL} s)",
+        "note: DataPathVerified turned False {} ms after {what} (period {DATA_PATH_INTERVAL} s)",
         took.as_millis()
     );
     wait_for(

@@ -44,6 +44,7 @@ pub fn spec(address: &str, scope: &str) -> PostgresVipSpec {
             ..Default::default()
         },
         announce: Default::default(),
+        data_path: None,
     }
 }
 

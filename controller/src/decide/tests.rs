@@ -32,6 +32,7 @@ pub(crate) fn patroni_spec(role: VipRole) -> PostgresVipSpec {
             ..Default::default()
         },
         announce: Default::default(),
+        data_path: None,
     }
 }
 

@@ -196,6 +196,7 @@ async fn rig() -> Rig {
                 ..Default::default()
             },
             announce: Default::default(),
+            data_path: None,
         },
     );
     vip.metadata = ObjectMeta {
