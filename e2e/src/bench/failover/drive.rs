@@ -177,16 +177,30 @@ pub async fn callback_failover(
         },
     )
     .await?;
-    // Started one after the other, the writers' sequence ranges (microseconds at start) are
-    // far apart, so their rows never collide.
+    ride(tb, haproxy, &leader, old, async |_| Ok(()), disturb).await
+}
+
+/// The writers' part of one event: starts the HAProxy, floor and VIP writers (one after the
+/// other, so their sequence ranges, microseconds at start, are far apart and their rows never
+/// collide), runs `before` (checks with the writers running), marks, disturbs the old leader's
+/// node, and finishes every writer on the new leader.
+async fn ride(
+    tb: &Testbed,
+    haproxy: &str,
+    leader: &str,
+    old: NodeLayout,
+    before: impl AsyncFnOnce(&NodeLayout) -> Result<()>,
+    disturb: impl AsyncFnOnce(&Testbed, &NodeLayout) -> Result<()>,
+) -> Result<Event> {
     let mut hap = Rider::start(tb, haproxy, 20).await?;
     let mut floor = Rider::floor(tb, 20).await?;
     let mut vip = Rider::start(tb, &tb.layout.vip, 10).await?;
+    before(&old).await?;
     hap.mark();
     floor.mark();
     vip.mark();
     disturb(tb, &old).await?;
-    let new = new_leader(tb, &leader).await?;
+    let new = new_leader(tb, leader).await?;
     let (v, h, f) = futures::join!(
         vip.finish(tb, &new),
         hap.finish(tb, &new),
@@ -213,30 +227,11 @@ pub async fn peer_failover(
     let leader = tb.wait_leader(Duration::from_secs(60)).await?;
     let old = tb.member_node(&leader)?.clone();
     on_alone(tb, &old).await?;
-    let mut hap = Rider::start(tb, haproxy, 20).await?;
-    let mut floor = Rider::floor(tb, 20).await?;
-    let mut vip = Rider::start(tb, &tb.layout.vip, 10).await?;
-    delivered_to(tb, &old, "before the failover").await?;
-    hap.mark();
-    floor.mark();
-    vip.mark();
-    disturb(tb, &old).await?;
-    let new = new_leader(tb, &leader).await?;
-    let (v, h, f) = futures::join!(
-        vip.finish(tb, &new),
-        hap.finish(tb, &new),
-        floor.finish(tb, &new)
-    );
-    let (vip, haproxy, floor) = (v?, h?, f?);
-    on_alone(tb, &new).await?;
-    delivered_to(tb, &new, "after the failover").await?;
-    Ok(Event {
-        old,
-        new,
-        vip,
-        haproxy,
-        floor,
-    })
+    let before = async |n: &NodeLayout| delivered_to(tb, n, "before the failover").await;
+    let ev = ride(tb, haproxy, &leader, old, before, disturb).await?;
+    on_alone(tb, &ev.new).await?;
+    delivered_to(tb, &ev.new, "after the failover").await?;
+    Ok(ev)
 }
 
 /// Waits until the VIP is configured on `node` and on no other node.
