@@ -38,7 +38,7 @@ use crate::drill::admit::{Refusal, VipFacts};
 use crate::drill::patroni_api::{Auth, Switchover};
 use crate::drill::probe::{AppProbe, Log};
 use crate::drill::report::{Ending, Measured};
-use crate::gather::{endpoint_of, load_ca, secret_values};
+use crate::gather::{endpoint_of, load_ca, secret_data, secret_key, secret_values};
 use crate::watch::key;
 use crate::{Error, Result};
 
@@ -275,33 +275,16 @@ async fn prepare(drill: &PostgresVipDrill, ctx: &Ctx, t: &Target) -> Result<Plan
         .map_err(|_| refuse_ask(format!("spec.address {:?} of the VIP", vip.spec.address)))?;
     let probe = match &drill.spec.probe {
         Some(p) => {
-            let v = secret_values(
-                &sh.client,
-                &t.ns,
-                &p.secret_name,
-                &["username", "password"],
-                "spec.probe.secretName",
-            )
-            .await
-            .map_err(refuse_ask)?;
-            let db = secret_values(
-                &sh.client,
-                &t.ns,
-                &p.secret_name,
-                &["database"],
-                "spec.probe.secretName",
-            )
-            .await
-            .ok()
-            .map(|mut d| String::from_utf8_lossy(&d.remove(0)).into_owned())
-            .unwrap_or_else(|| "postgres".to_string());
-            AppProbe::write(
-                &vip_ip.to_string(),
-                p.port,
-                &String::from_utf8_lossy(&v[0]),
-                &String::from_utf8_lossy(&v[1]),
-                &db,
-            )
+            let field = "spec.probe.secretName";
+            let data = secret_data(&sh.client, &t.ns, &p.secret_name, field)
+                .await
+                .map_err(refuse_ask)?;
+            let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+            let key = |k: &str| secret_key(&data, k, &t.ns, &p.secret_name, field).map(text);
+            let user = key("username").map_err(refuse_ask)?;
+            let password = key("password").map_err(refuse_ask)?;
+            let db = key("database").unwrap_or_else(|_| "postgres".to_string());
+            AppProbe::write(&vip_ip.to_string(), p.port, &user, &password, &db)
         }
         None => AppProbe::Rest {
             client: rest.clone(),

@@ -181,27 +181,52 @@ pub async fn secret_values(
     keys: &[&str],
     field: &str,
 ) -> Result<Vec<Vec<u8>>, String> {
+    let data = secret_data(client, ns, name, field).await?;
+    keys.iter()
+        .map(|key| secret_key(&data, key, ns, name, field))
+        .collect()
+}
+
+/// Key `key` of a Secret read with [`secret_data`]; the error names the Secret and the field.
+pub fn secret_key(
+    data: &BTreeMap<String, Vec<u8>>,
+    key: &str,
+    ns: &str,
+    name: &str,
+    field: &str,
+) -> Result<Vec<u8>, String> {
+    data.get(key)
+        .cloned()
+        .ok_or_else(|| format!("Secret {ns}/{name} ({field}) has no key {key:?}"))
+}
+
+/// Every key of Secret `name` in `ns`, `data` and `stringData` merged (`data` wins), in one
+/// read. `field` names the spec field that points at the Secret, for the error.
+pub async fn secret_data(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    field: &str,
+) -> Result<BTreeMap<String, Vec<u8>>, String> {
     let api: Api<Secret> = Api::namespaced(client.clone(), ns);
     let s = api
         .get_opt(name)
         .await
         .map_err(|e| format!("reading Secret {ns}/{name} ({field}): {e}"))?
         .ok_or_else(|| format!("Secret {ns}/{name} ({field}) does not exist"))?;
-    keys.iter()
-        .map(|key| {
-            s.data
-                .as_ref()
-                .and_then(|d| d.get(*key))
-                .map(|b| b.0.clone())
-                .or_else(|| {
-                    s.string_data
-                        .as_ref()
-                        .and_then(|d| d.get(*key))
-                        .map(|v| v.clone().into_bytes())
-                })
-                .ok_or_else(|| format!("Secret {ns}/{name} ({field}) has no key {key:?}"))
-        })
-        .collect()
+    let mut out: BTreeMap<String, Vec<u8>> = s
+        .string_data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.into_bytes()))
+        .collect();
+    out.extend(
+        s.data
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.0)),
+    );
+    Ok(out)
 }
 
 /// Pure: what a data-path answer means. `expected` is the member that should answer; a Patroni

@@ -323,13 +323,7 @@ async fn negative_control_l2(tb: &Testbed) -> Result<()> {
 
 /// [`negative_control_l2`] for the PostgresVips of `vips`, each with its own writer.
 async fn negative_control_l2_of(tb: &Testbed, vips: &[String]) -> Result<()> {
-    let addrs = vips
-        .iter()
-        .map(|v| {
-            v.parse::<std::net::IpAddr>()
-                .map_err(|e| Error::Other(format!("{v}: {e}")))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let addrs = parse_addrs(vips)?;
     let leader = tb.wait_leader(Duration::from_secs(30)).await?;
     let old = tb.member_node(&leader)?.clone();
     let writers = vips
@@ -497,15 +491,19 @@ async fn negative_control(tb: &Testbed) -> Result<()> {
     }
 }
 
-/// [`negative_control`] for the PostgresVips of `vips` (the suite's first).
-async fn negative_control_of(tb: &Testbed, vips: &[String]) -> Result<()> {
-    let addrs = vips
-        .iter()
+/// The addresses of `vips`, parsed.
+fn parse_addrs(vips: &[String]) -> Result<Vec<std::net::IpAddr>> {
+    vips.iter()
         .map(|v| {
             v.parse::<std::net::IpAddr>()
                 .map_err(|e| Error::Other(format!("{v}: {e}")))
         })
-        .collect::<Result<Vec<_>>>()?;
+        .collect()
+}
+
+/// [`negative_control`] for the PostgresVips of `vips` (the suite's first).
+async fn negative_control_of(tb: &Testbed, vips: &[String]) -> Result<()> {
+    let addrs = parse_addrs(vips)?;
     pgvip::stop_controller(&tb.layout, 0, false)?;
     pgvip::stop_controller(&tb.layout, 1, false)?;
     pgvip::start_controller(&tb.layout, 2, CloudMode::None)?;
