@@ -239,7 +239,8 @@ async fn dual_stack_failover(tb: &Testbed, kill: bool) -> Result<()> {
             Duration::from_secs(30),
             || async { (app::acked(&w.attempts()).len() >= 10).then_some(()) },
         )
-        .await?;
+        .await
+        .map_err(|e| with_timeline(e, w))?;
     }
     let new_leader = if kill {
         tb.kill_member(&old);
@@ -254,7 +255,8 @@ async fn dual_stack_failover(tb: &Testbed, kill: bool) -> Result<()> {
             Duration::from_secs(90),
             || writes_on(w, &new.member),
         )
-        .await?;
+        .await
+        .map_err(|e| with_timeline(e, w))?;
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     for (addr, w) in writers {
@@ -282,6 +284,14 @@ async fn dual_stack_failover(tb: &Testbed, kill: bool) -> Result<()> {
         scenarios::rejoin_all(tb).await?;
     }
     Ok(())
+}
+
+/// `e` with what `writer` saw, so that a failure says why writes did not land.
+fn with_timeline(e: Error, writer: &app::Writer) -> Error {
+    Error::Other(format!(
+        "{e}; the writer saw: {}",
+        app::timeline(&writer.attempts())
+    ))
 }
 
 /// The new leader after a switchover away from `leader`.
