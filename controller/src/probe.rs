@@ -5,14 +5,16 @@
 //! concurrently with a short timeout (the lock holder gets the full one, other members the
 //! shorter peer timeout so an unreachable old primary cannot slow a failover down) and returns
 //! [`ProbeOutcome`]s for [`crate::decide::decide`]. A member that did not answer its last probe
-//! is remembered for [`SUSPECT_MEMORY`]: as a peer it then gets only [`SUSPECT_TIMEOUT`], so a
-//! lost node does not add the peer timeout to every reconcile of the failover it caused.
-//! HTTPS clients with a CA from a Secret are built once per distinct CA bundle and reused.
+//! is *suspect* for [`SUSPECT_MEMORY`]: as a peer it is then asked in the background, not on
+//! the decision's path (see [`Ask::Behind`]), and its answer, when one comes, wakes the
+//! reconcile so that it counts at once. A lost node thus costs a failover nothing after its
+//! first unanswered probe. HTTPS clients with a CA from a Secret are built once per distinct
+//! CA bundle and reused.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use pgvip_api::Scheme;
@@ -27,35 +29,45 @@ const MAX_BODY: usize = 64 * 1024;
 /// failover, Patroni's `ttl` and more).
 pub const SUSPECT_MEMORY: Duration = Duration::from_secs(60);
 
-/// The timeout of a suspect peer: a member on a LAN answers in milliseconds once it is back.
-/// A lost node's probe sits on the path of the first decision after the lock changes hands
-/// (150 ms cost node-lost failovers 150 ms of decide); a member still slower than this after
-/// answering nothing stays suspect, and gets the full peer timeout again once
-/// [`SUSPECT_MEMORY`] has passed.
-pub const SUSPECT_TIMEOUT: Duration = Duration::from_millis(50);
-
 /// Pure: whether a member that went unanswered at `at` is still suspect at `now`.
 fn still_suspect(at: Instant, now: Instant) -> bool {
     now.saturating_duration_since(at) < SUSPECT_MEMORY
 }
 
-/// Pure: the timeout of one probe. The lock holder always gets the full timeout (its answer
-/// decides); another member gets the peer timeout, or less while it is suspect because it did
-/// not answer its last probe within [`SUSPECT_MEMORY`] of `now`.
-pub fn timeout_for(
+/// How one member is asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ask {
+    /// On the decision's path, with this timeout.
+    Wait(Duration),
+    /// In the background, with this timeout: the decision takes the member's last failure as
+    /// its answer and does not wait. Only for a suspect peer, never the lock holder. Why that
+    /// is safe: a peer is only asked whether it also claims to be primary, and that check
+    /// samples it at reconcile times anyway; a suspect peer that answers again wakes the
+    /// reconcile, which then asks it on the path, so a returning second primary still takes
+    /// the address off every node (fail closed) within its answer's round trip.
+    Behind(Duration),
+}
+
+/// Pure: how to ask one member. The lock holder always with the full timeout (its answer
+/// decides); another member with the peer timeout, or in the background while it is suspect
+/// because it did not answer a probe within [`SUSPECT_MEMORY`] of `now`.
+pub fn ask_for(
     is_lock_holder: bool,
     last_unanswered: Option<Instant>,
     now: Instant,
     (timeout, peer_timeout): (Duration, Duration),
-) -> Duration {
+) -> Ask {
     if is_lock_holder {
-        return timeout;
+        return Ask::Wait(timeout);
     }
     match last_unanswered {
-        Some(at) if still_suspect(at, now) => peer_timeout.min(SUSPECT_TIMEOUT),
-        _ => peer_timeout,
+        Some(at) if still_suspect(at, now) => Ask::Behind(peer_timeout),
+        _ => Ask::Wait(peer_timeout),
     }
 }
+
+/// Called when a suspect member answers a background probe (wakes the VIP's reconcile).
+pub type Wake = Arc<dyn Fn() + Send + Sync>;
 
 /// The URL of a health endpoint on `ip` (IPv6 in brackets).
 pub fn url(scheme: Scheme, ip: IpAddr, port: u16, path: &str) -> String {
@@ -79,7 +91,15 @@ pub struct Prober {
     /// Timeout for the other members (only asked whether they also claim primary).
     pub peer_timeout: Duration,
     /// Members (by IP) whose last probe got no answer, and when.
-    unanswered: Mutex<HashMap<IpAddr, Instant>>,
+    unanswered: Arc<Mutex<HashMap<IpAddr, Instant>>>,
+    /// Suspect members with a background probe under way (at most one each).
+    behind: Arc<Mutex<HashSet<IpAddr>>>,
+}
+
+/// Locks `m`, also when a panicking holder poisoned it (the maps stay consistent: every
+/// update is a single insert or remove).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A fresh connection per request, as HAProxy's health checks do. Patroni's REST server answers
@@ -106,12 +126,9 @@ impl Prober {
             with_ca: Mutex::new(HashMap::new()),
             timeout,
             peer_timeout,
-            unanswered: Mutex::new(HashMap::new()),
+            unanswered: Arc::default(),
+            behind: Arc::default(),
         })
-    }
-
-    fn unanswered_map(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Instant>> {
-        self.unanswered.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The client to use: the shared one, or one trusting only `ca_pem` (cached per bundle).
@@ -122,7 +139,7 @@ impl Prober {
         let mut h = DefaultHasher::new();
         pem.hash(&mut h);
         let key = h.finish();
-        let mut cache = self.with_ca.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cache = lock(&self.with_ca);
         if let Some(c) = cache.get(&key) {
             return Ok(c.clone());
         }
@@ -149,49 +166,29 @@ impl Prober {
         url: &str,
         timeout: Duration,
     ) -> ProbeOutcome {
-        let fut = async {
-            let mut resp = client.get(url).timeout(timeout).send().await?;
-            let status = resp.status().as_u16();
-            let mut body = Vec::new();
-            while let Some(chunk) = resp.chunk().await? {
-                body.extend_from_slice(&chunk);
-                if body.len() > MAX_BODY {
-                    break;
-                }
-            }
-            Ok::<_, reqwest::Error>((status, body))
-        };
-        match tokio::time::timeout(timeout, fut).await {
-            Err(_) => ProbeOutcome::Failed(format!("no answer within {} ms", timeout.as_millis())),
-            Ok(Err(e)) => ProbeOutcome::Failed(describe(&e, timeout)),
-            Ok(Ok((status, body))) => ProbeOutcome::Answered {
-                status,
-                body: if body.len() > MAX_BODY {
-                    None
-                } else {
-                    parse_member_status(&body)
-                },
-            },
-        }
+        get(client, url, timeout).await
     }
 
-    /// Probes every target concurrently; answers keyed by pod name.
+    /// Probes every target concurrently; answers keyed by pod name. Suspect peers are asked in
+    /// the background ([`Ask::Behind`]): their entry is a failure, and `wake` is called when one
+    /// of them answers.
     pub async fn probe_all(
         &self,
         client: &reqwest::Client,
         scheme: Scheme,
         port: u16,
         targets: &[ProbeTarget],
+        wake: Wake,
     ) -> BTreeMap<String, ProbeOutcome> {
         let now = Instant::now();
         // Looked up under the lock once, not held across the requests.
-        let timeouts: Vec<Duration> = {
-            let m = self.unanswered_map();
+        let asks: Vec<Ask> = {
+            let m = lock(&self.unanswered);
             targets
                 .iter()
                 .map(|t| {
                     let last = m.get(&t.ip).copied();
-                    timeout_for(
+                    ask_for(
                         t.is_lock_holder,
                         last,
                         now,
@@ -200,23 +197,98 @@ impl Prober {
                 })
                 .collect()
         };
-        let calls = targets.iter().zip(timeouts).map(|(t, timeout)| {
+        let mut answers = BTreeMap::new();
+        let mut calls = Vec::new();
+        for (t, ask) in targets.iter().zip(asks) {
             let u = url(scheme, t.ip, port, &t.path);
-            async move { (t, self.get(client, &u, timeout).await) }
-        });
-        let answers = futures::future::join_all(calls).await;
-        let mut m = self.unanswered_map();
+            match ask {
+                Ask::Wait(timeout) => {
+                    calls.push(async move { (t, get(client, &u, timeout).await) })
+                }
+                Ask::Behind(timeout) => {
+                    self.ask_behind(client, t.ip, u, timeout, wake.clone());
+                    answers.insert(
+                        t.pod.clone(),
+                        ProbeOutcome::Failed(
+                            "did not answer its last check; asked again in the background"
+                                .to_string(),
+                        ),
+                    );
+                }
+            }
+        }
+        let waited = futures::future::join_all(calls).await;
+        let mut m = lock(&self.unanswered);
         m.retain(|_, at| still_suspect(*at, now));
+        for (t, outcome) in waited {
+            match outcome {
+                ProbeOutcome::Failed(_) => m.insert(t.ip, Instant::now()),
+                ProbeOutcome::Answered { .. } => m.remove(&t.ip),
+            };
+            answers.insert(t.pod.clone(), outcome);
+        }
         answers
-            .into_iter()
-            .map(|(t, outcome)| {
-                match outcome {
-                    ProbeOutcome::Failed(_) => m.insert(t.ip, Instant::now()),
-                    ProbeOutcome::Answered { .. } => m.remove(&t.ip),
-                };
-                (t.pod.clone(), outcome)
-            })
-            .collect()
+    }
+
+    /// Starts a background probe of a suspect member, unless one is under way: an answer
+    /// clears the suspicion and calls `wake`; no answer renews it.
+    fn ask_behind(
+        &self,
+        client: &reqwest::Client,
+        ip: IpAddr,
+        url: String,
+        timeout: Duration,
+        wake: Wake,
+    ) {
+        if !lock(&self.behind).insert(ip) {
+            return;
+        }
+        let (client, unanswered, behind) =
+            (client.clone(), self.unanswered.clone(), self.behind.clone());
+        tokio::spawn(async move {
+            let outcome = get(&client, &url, timeout).await;
+            let answered = matches!(outcome, ProbeOutcome::Answered { .. });
+            {
+                let mut m = lock(&unanswered);
+                if answered {
+                    m.remove(&ip);
+                } else {
+                    m.insert(ip, Instant::now());
+                }
+            }
+            lock(&behind).remove(&ip);
+            if answered {
+                wake();
+            }
+        });
+    }
+}
+
+/// One GET with `timeout`; the body is parsed as Patroni JSON when it is.
+async fn get(client: &reqwest::Client, url: &str, timeout: Duration) -> ProbeOutcome {
+    let fut = async {
+        let mut resp = client.get(url).timeout(timeout).send().await?;
+        let status = resp.status().as_u16();
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await? {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_BODY {
+                break;
+            }
+        }
+        Ok::<_, reqwest::Error>((status, body))
+    };
+    match tokio::time::timeout(timeout, fut).await {
+        Err(_) => ProbeOutcome::Failed(format!("no answer within {} ms", timeout.as_millis())),
+        Ok(Err(e)) => ProbeOutcome::Failed(describe(&e, timeout)),
+        Ok(Ok((status, body))) => ProbeOutcome::Answered {
+            status,
+            body: if body.len() > MAX_BODY {
+                None
+            } else {
+                parse_member_status(&body)
+            },
+        },
     }
 }
 
@@ -313,32 +385,40 @@ mod tests {
     }
 
     #[test]
-    fn suspect_peers_get_a_short_timeout_and_the_holder_never_does() {
+    fn suspect_peers_are_asked_in_the_background_and_the_holder_never_is() {
         let now = Instant::now();
         let t = (Duration::from_secs(2), Duration::from_millis(500));
         let ago = |s| now.checked_sub(Duration::from_secs(s)).unwrap();
+        let (full, peer) = (Duration::from_secs(2), Duration::from_millis(500));
         let cases = [
             // (holder, last unanswered, expected)
-            (true, None, Duration::from_secs(2)),
-            (true, Some(ago(1)), Duration::from_secs(2)),
-            (false, None, Duration::from_millis(500)),
-            (false, Some(ago(1)), SUSPECT_TIMEOUT),
-            (false, Some(ago(59)), SUSPECT_TIMEOUT),
-            (false, Some(ago(61)), Duration::from_millis(500)),
+            (true, None, Ask::Wait(full)),
+            (true, Some(ago(1)), Ask::Wait(full)),
+            (false, None, Ask::Wait(peer)),
+            (false, Some(ago(1)), Ask::Behind(peer)),
+            (false, Some(ago(59)), Ask::Behind(peer)),
+            (false, Some(ago(61)), Ask::Wait(peer)),
         ];
         for (holder, last, want) in cases {
-            assert_eq!(timeout_for(holder, last, now, t), want, "{holder} {last:?}");
+            assert_eq!(ask_for(holder, last, now, t), want, "{holder} {last:?}");
         }
-        // A peer timeout below the suspect timeout is kept.
-        let short = (Duration::from_secs(2), Duration::from_millis(50));
-        assert_eq!(
-            timeout_for(false, Some(ago(1)), now, short),
-            Duration::from_millis(50)
-        );
+    }
+
+    fn target(addr: std::net::SocketAddr) -> [ProbeTarget; 1] {
+        [ProbeTarget {
+            pod: "pg-1".to_string(),
+            ip: addr.ip(),
+            path: "/primary".to_string(),
+            is_lock_holder: false,
+        }]
+    }
+
+    fn no_wake() -> Wake {
+        Arc::new(|| {})
     }
 
     #[tokio::test]
-    async fn a_peer_that_did_not_answer_is_asked_with_the_short_timeout_next() {
+    async fn a_peer_that_did_not_answer_costs_the_next_decisions_nothing() {
         // A listener that accepts and never answers stands for a lost node.
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
@@ -350,23 +430,72 @@ mod tests {
         });
         let p = Prober::new(Duration::from_secs(2), Duration::from_millis(400)).unwrap();
         let c = p.client(None).unwrap();
-        let targets = [ProbeTarget {
-            pod: "pg-1".to_string(),
-            ip: addr.ip(),
-            path: "/primary".to_string(),
-            is_lock_holder: false,
-        }];
+        let targets = target(addr);
         let first = Instant::now();
-        let a = p.probe_all(&c, Scheme::Http, addr.port(), &targets).await;
+        let a = p
+            .probe_all(&c, Scheme::Http, addr.port(), &targets, no_wake())
+            .await;
         assert!(matches!(a.get("pg-1"), Some(ProbeOutcome::Failed(_))));
         assert!(first.elapsed() >= Duration::from_millis(400));
-        let second = Instant::now();
-        let a = p.probe_all(&c, Scheme::Http, addr.port(), &targets).await;
+        for _ in 0..3 {
+            let again = Instant::now();
+            let a = p
+                .probe_all(&c, Scheme::Http, addr.port(), &targets, no_wake())
+                .await;
+            assert!(matches!(a.get("pg-1"), Some(ProbeOutcome::Failed(_))));
+            assert!(
+                again.elapsed() < Duration::from_millis(50),
+                "{:?}",
+                again.elapsed()
+            );
+        }
+        assert_eq!(
+            lock(&p.behind).len(),
+            1,
+            "one background probe per member at a time"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_suspect_peer_that_answers_again_wakes_the_reconcile_and_counts() {
+        // Refused first (a member that is down), then a primary answering on the same port.
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        drop(l);
+        let p = Prober::new(Duration::from_secs(2), Duration::from_millis(400)).unwrap();
+        let c = p.client(None).unwrap();
+        let targets = target(addr);
+        let a = p
+            .probe_all(&c, Scheme::Http, addr.port(), &targets, no_wake())
+            .await;
         assert!(matches!(a.get("pg-1"), Some(ProbeOutcome::Failed(_))));
+        use axum::{routing::get, Router};
+        let back = Router::new().route(
+            "/primary",
+            get(|| async { r#"{"state":"running","role":"master"}"# }),
+        );
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        tokio::spawn(async move { axum::serve(listener, back).await.unwrap() });
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let wake: Wake = Arc::new(move || {
+            let _ = tx.send(());
+        });
+        let a = p
+            .probe_all(&c, Scheme::Http, addr.port(), &targets, wake)
+            .await;
+        assert!(matches!(a.get("pg-1"), Some(ProbeOutcome::Failed(_))));
+        tokio::time::timeout(Duration::from_secs(2), rx.recv())
+            .await
+            .expect("the answer wakes the reconcile");
+        let a = p
+            .probe_all(&c, Scheme::Http, addr.port(), &targets, no_wake())
+            .await;
         assert!(
-            second.elapsed() < Duration::from_millis(400),
-            "{:?}",
-            second.elapsed()
+            matches!(
+                a.get("pg-1"),
+                Some(ProbeOutcome::Answered { status: 200, .. })
+            ),
+            "{a:?}"
         );
     }
 

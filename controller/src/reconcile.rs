@@ -14,6 +14,7 @@ use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{finalizer, Event as Finalizer};
+use kube::runtime::reflector::ObjectRef;
 use kube::ResourceExt;
 use pgvip_api::{condition, PostgresVip, PostgresVipStatus, VipRole};
 use tracing::{debug, info, warn, Instrument};
@@ -24,7 +25,7 @@ use crate::decide::{decide, probe_targets, Decision, Inputs, ProbeOutcome};
 use crate::failover::Start;
 use crate::gather::{endpoint_of, gather, judge_data_path, load_ca, provider_id_of, verify_path};
 use crate::ownership::{in_use, owner_elsewhere, Claim};
-use crate::probe::url;
+use crate::probe::{url, Wake};
 use crate::readiness::{self, check, Candidate};
 use crate::status::{
     announced, derive_conditions, drain_node, needs_cloud_move, with_assignment, with_decision,
@@ -182,7 +183,13 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
         .map(str::to_string);
     let targets = probe_targets(&vip.spec, lock_leader.as_deref(), &g.pods);
     let probes = match &client {
-        Ok(c) => sh.prober.probe_all(c, scheme, port, &targets).await,
+        Ok(c) => {
+            let (trigger, me) = (ctx.trigger.clone(), ObjectRef::from_obj(vip.as_ref()));
+            let wake: Wake = Arc::new(move || {
+                let _ = trigger.send(me.clone());
+            });
+            sh.prober.probe_all(c, scheme, port, &targets, wake).await
+        }
         Err(e) => targets
             .iter()
             .map(|t| (t.pod.clone(), ProbeOutcome::Failed(e.clone())))
@@ -511,10 +518,7 @@ fn silent_agents(
         .iter()
         .filter(|n| {
             let name = pgvip_api::agent::heartbeat_lease_name(&n.node);
-            let lease = ctx
-                .stores
-                .agents
-                .get(&kube::runtime::reflector::ObjectRef::new(&name).within(ns));
+            let lease = ctx.stores.agents.get(&ObjectRef::new(&name).within(ns));
             !matches!(
                 check::agent_facts(lease.as_deref(), now),
                 readiness::AgentFacts::Alive(_)
