@@ -456,7 +456,10 @@ impl Testbed {
         .map(|_| ())
     }
 
-    /// Freezes (SIGSTOP) or thaws (SIGCONT) every process inside `node`'s namespace.
+    /// Freezes (SIGSTOP) or thaws (SIGCONT) every process inside `node`'s namespace but the
+    /// harness's own `ip` commands: the holder sampler's `ip -n <node> addr` enters the
+    /// namespace for a few milliseconds every 100 ms, and one caught there stayed stopped and
+    /// hung the scenario (and the bench) for good.
     pub fn freeze_node(&self, node: &crate::layout::NodeLayout, frozen: bool) -> Result<()> {
         let pids = cmd::run("ip", &["netns", "pids", &node.netns])?;
         let sig = if frozen {
@@ -464,9 +467,13 @@ impl Testbed {
         } else {
             nix::sys::signal::Signal::SIGCONT
         };
+        let harness_ip = |p: i32| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "ip")
+        };
         for p in pids
             .split_whitespace()
             .filter_map(|p| p.parse::<i32>().ok())
+            .filter(|&p| !(frozen && harness_ip(p)))
         {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), sig);
         }
