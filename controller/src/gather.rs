@@ -29,6 +29,8 @@ pub struct Gathered {
     pub lock: Option<LockView>,
     /// The lock's observation (for the failover start instant).
     pub lock_obs: Option<LockObservation>,
+    /// The lock object's key in the [`LockClock`] (Patroni source).
+    pub lock_key: Option<String>,
     /// Dynamic config.
     pub config: DynamicConfig,
     /// Member pods.
@@ -88,6 +90,7 @@ pub fn gather(
     if let Some(p) = &spec.patroni {
         let lock_name = leader_object_name(&p.scope, p.use_endpoints);
         let lkey = lock_key(ns, &lock_name);
+        g.lock_key = Some(lkey.clone());
         match annotations_of(stores, ns, &lock_name, p.use_endpoints) {
             Some(ann) => {
                 let obs = locks.observe(&lkey, LeaderRecord::from_annotations(&ann), now);

@@ -58,15 +58,47 @@ pub fn advance(
 #[derive(Debug, Default)]
 pub struct LockClock {
     inner: Mutex<HashMap<String, LockObservation>>,
+    /// Woken whenever any lock's leader changes (see [`LockClock::leader_moves_from`]).
+    moved: tokio::sync::Notify,
 }
 
 impl LockClock {
     /// Records `record` as seen now for `key` and returns the resulting observation.
     pub fn observe(&self, key: &str, record: LeaderRecord, now: Instant) -> LockObservation {
-        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let next = advance(map.get(key), record, now);
-        map.insert(key.to_string(), next.clone());
+        let (next, moved) = {
+            let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            let prev = map.get(key);
+            let next = advance(prev, record, now);
+            let moved = prev.is_some_and(|p| p.record.leader() != next.record.leader());
+            map.insert(key.to_string(), next.clone());
+            (next, moved)
+        };
+        if moved {
+            self.moved.notify_waiters();
+        }
         next
+    }
+
+    /// The leader `key` names now, as last observed.
+    fn leader_of(&self, key: &str) -> Option<String> {
+        let map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(key)
+            .and_then(|o| o.record.leader().map(str::to_string))
+    }
+
+    /// Resolves once the leader of `key` is no longer `leader`: a reconcile waiting on a probe
+    /// of the old holder (a lost node costs the full REST timeout) races this and starts over
+    /// with the new lock at once, instead of making the failover wait out that timeout.
+    pub async fn leader_moves_from(&self, key: &str, leader: Option<&str>) {
+        loop {
+            let notified = self.moved.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.leader_of(key).as_deref() != leader {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Forgets a lock whose object was deleted.
@@ -85,6 +117,35 @@ pub fn lock_key(namespace: &str, name: &str) -> String {
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+
+    #[tokio::test]
+    async fn a_waiter_wakes_when_the_leader_changes_and_not_on_a_renewal() {
+        let clock = std::sync::Arc::new(LockClock::default());
+        let t0 = Instant::now();
+        clock.observe("ns/orders-leader", rec("pg-0", "1"), t0);
+        let c = clock.clone();
+        let waiter =
+            tokio::spawn(
+                async move { c.leader_moves_from("ns/orders-leader", Some("pg-0")).await },
+            );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        clock.observe("ns/orders-leader", rec("pg-0", "2"), t0);
+        clock.observe("ns/other-leader", rec("x-1", "1"), t0);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiter.is_finished(), "a renewal is not a move");
+        clock.observe("ns/orders-leader", rec("pg-1", "3"), t0);
+        tokio::time::timeout(Duration::from_secs(1), waiter)
+            .await
+            .expect("woken by the move")
+            .expect("no panic");
+        // Already moved: resolves at once.
+        tokio::time::timeout(
+            Duration::from_millis(100),
+            clock.leader_moves_from("ns/orders-leader", Some("pg-0")),
+        )
+        .await
+        .expect("resolves at once");
+    }
 
     fn rec(leader: &str, renew: &str) -> LeaderRecord {
         let mut a = BTreeMap::new();

@@ -188,7 +188,17 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
             let wake: Wake = Arc::new(move || {
                 let _ = trigger.send(me.clone());
             });
-            sh.prober.probe_all(c, scheme, port, &targets, wake).await
+            let probing = sh.prober.probe_all(c, scheme, port, &targets, wake);
+            match &g.lock_key {
+                Some(lk) => tokio::select! {
+                    p = probing => p,
+                    () = sh.locks.leader_moves_from(lk, lock_leader.as_deref()) => {
+                        debug!(lock = ?lock_leader, "the leader lock changed hands while probing; starting over");
+                        return Ok(Action::requeue(Duration::ZERO));
+                    }
+                },
+                None => probing.await,
+            }
         }
         Err(e) => targets
             .iter()
