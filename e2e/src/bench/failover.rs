@@ -19,6 +19,7 @@
 pub mod callback;
 mod drive;
 mod haproxy;
+mod path;
 mod results;
 pub mod vip_manager;
 
@@ -538,14 +539,17 @@ fn settings(tb: &Testbed, opts: &Options, up: &UpOptions, cloud: bool) -> Settin
 /// once: (VIP sample, HAProxy sample, floor sample), the first two paired with the floor.
 async fn measure(tb: &Testbed, hap: &str, method: VipMethod, sc: Scenario) -> Result<[Sample; 3]> {
     let name = label(method);
+    let mut path_seen = None;
     let (from, to, vip_seen, hap_seen, floor_seen, phases) = match method {
         VipMethod::Pgvip(_) | VipMethod::L2 => {
             tb.wait_healthy(Duration::from_secs(120)).await?;
             let mut hap_rider = Rider::start(tb, hap, 20).await?;
             let mut floor_rider = Rider::floor(tb, 20).await?;
+            let mut probe = path::PathProbe::start(tb, &tb.layout.vip)?;
             let r = run_failover(tb, &name, sc.expect(), async |tb, old| {
                 hap_rider.mark();
                 floor_rider.mark();
+                probe.mark();
                 disturb(tb, old, sc).await
             })
             .await?;
@@ -555,6 +559,7 @@ async fn measure(tb: &Testbed, hap: &str, method: VipMethod, sc: Scenario) -> Re
                 .cloned()
                 .ok_or_else(|| Error::Other(format!("unknown node {}", r.to)))?;
             let (h, f) = futures::join!(hap_rider.finish(tb, &new), floor_rider.finish(tb, &new));
+            path_seen = Some(probe.finish(&new)?);
             let v = Seen {
                 outage_millis: r.outage_millis,
                 acked: r.acked,
@@ -593,6 +598,7 @@ async fn measure(tb: &Testbed, hap: &str, method: VipMethod, sc: Scenario) -> Re
         phases,
         added_millis: added,
         added_after_promotion_millis: added_after_promotion,
+        path: path_seen,
         ..Default::default()
     };
     Ok([

@@ -11,7 +11,7 @@
 use pgvip_api::FailoverPhases;
 use serde::Serialize;
 
-use super::{drive::Seen, Scenario, ADDED_LATENCY_GOAL_MILLIS, FLOOR, HAPROXY};
+use super::{drive::Seen, path::PathSeen, Scenario, ADDED_LATENCY_GOAL_MILLIS, FLOOR, HAPROXY};
 use crate::{
     bench::report::{self, Panel, SignedSummary, Summary},
     patroni::PatroniOptions,
@@ -47,6 +47,10 @@ pub struct Sample {
     /// happened to resume first).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub excess_millis: Option<i64>,
+    /// pgvip only: when the path probe (open loop through the VIP, per member for the floor)
+    /// saw each side resume, and the difference.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathSeen>,
     /// pgvip only: status.lastFailover phases.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phases: Option<FailoverPhases>,
@@ -117,6 +121,9 @@ pub struct Row {
     /// Paired excess over the floor (outage − floor outage, event by event), ms.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub excess: Option<SignedSummary>,
+    /// The path probe's excess (VIP open loop − floor per member, event by event), ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_excess: Option<SignedSummary>,
 }
 
 /// Fixed settings of the run, for whoever reads the results.
@@ -220,12 +227,17 @@ impl Report {
             let v: Vec<u64> = of.iter().map(|x| x.seen.outage_millis).collect();
             let floor: Vec<u64> = of.iter().filter_map(|x| x.floor_outage_millis).collect();
             let excess: Vec<i64> = of.iter().filter_map(|x| x.excess_millis).collect();
+            let path: Vec<i64> = of
+                .iter()
+                .filter_map(|x| x.path.as_ref().map(|p| p.excess_millis))
+                .collect();
             rows.push(Row {
                 method: s.method.clone(),
                 scenario: sc,
                 outage: Summary::of(&v),
                 floor: (!floor.is_empty()).then(|| Summary::of(&floor)),
                 excess: (!excess.is_empty()).then(|| SignedSummary::of(&excess)),
+                path_excess: (!path.is_empty()).then(|| SignedSummary::of(&path)),
             });
         }
         let rank = |m: &str| match m {
@@ -270,6 +282,10 @@ impl Report {
                     Some(e) => row.extend([e.median, e.p95, e.max].map(|v| v.to_string())),
                     None => row.extend([dash(), dash(), dash()]),
                 }
+                match &r.path_excess {
+                    Some(e) => row.extend([e.median, e.p95].map(|v| v.to_string())),
+                    None => row.extend([dash(), dash()]),
+                }
                 row
             })
             .collect();
@@ -286,12 +302,16 @@ impl Report {
                 "excess_median_ms",
                 "excess_p95_ms",
                 "excess_max_ms",
+                "path_excess_median_ms",
+                "path_excess_p95_ms",
             ],
             &rows,
         );
         out.push_str(&format!(
             "\nexcess: the method's outage minus the floor's outage of the same failover, event by \
-             event; floor: {}\n",
+             event; floor: {}\npath_excess: the same from the path probe (open loop through the VIP, a \
+             fresh connection every 50 ms, against each member on its own connection), free of \
+             the writers' one-second timeout rhythm\n",
             if self.settings.floor.is_empty() {
                 FLOOR
             } else {
@@ -471,6 +491,18 @@ mod tests {
             5000,
             2900,
         ));
+        // The path probe rides pgvip's events only.
+        for (i, x) in r
+            .samples
+            .iter_mut()
+            .filter(|x| x.method == "pgvip (cloud +0 s)")
+            .enumerate()
+        {
+            x.path = Some(PathSeen {
+                excess_millis: 20 * i as i64 - 10,
+                ..Default::default()
+            });
+        }
         r.summarise();
         let row = |m: &str| r.summary.iter().find(|x| x.method == m).cloned();
         let pgvip = row("pgvip (cloud +0 s)");
@@ -479,7 +511,10 @@ mod tests {
             e.map(|e| (e.n, e.median, e.p95, e.min, e.max)),
             Some((4, 100, 100, -10, 100))
         );
+        let path = pgvip.as_ref().and_then(|x| x.path_excess.clone());
+        assert_eq!(path.map(|e| (e.n, e.median, e.max)), Some((4, 10, 50)));
         assert_eq!(pgvip.and_then(|x| x.floor).map(|f| f.median), Some(1400));
+        assert!(row(HAPROXY).is_some_and(|h| h.path_excess.is_none()));
         let hap = row(HAPROXY).and_then(|x| x.excess);
         assert_eq!(hap.map(|e| (e.n, e.median, e.max)), Some((5, 3200, 3500)));
         let floor = row(FLOOR);
@@ -488,16 +523,15 @@ mod tests {
             .is_some_and(|f| f.excess.is_none() && f.floor.is_none() && f.outage.n == 5));
         let t = r.table();
         assert!(
-            t.lines()
-                .next()
-                .is_some_and(|h| h
-                    .ends_with("floor_median_ms  excess_median_ms  excess_p95_ms  excess_max_ms")),
+            t.lines().next().is_some_and(
+                |h| h.ends_with("excess_max_ms  path_excess_median_ms  path_excess_p95_ms")
+            ),
             "{t}"
         );
         let floor_line = t.lines().find(|l| l.starts_with(FLOOR)).unwrap_or_default();
         let cells: Vec<&str> = floor_line.split_whitespace().collect();
         assert!(
-            cells.len() > 4 && cells[cells.len() - 4..] == ["-", "-", "-", "-"],
+            cells.len() > 6 && cells[cells.len() - 6..] == ["-"; 6],
             "{t}"
         );
         // The plot: the excess of every method but the floor, every sample.
