@@ -175,6 +175,21 @@ async fn connect(cfg: &WriterConfig) -> Option<Client> {
     Some(client)
 }
 
+/// The attempt clock of `cfg` (its rate), with `missed` behaviour.
+fn ticker(cfg: &WriterConfig, missed: tokio::time::MissedTickBehavior) -> tokio::time::Interval {
+    let mut tick =
+        tokio::time::interval(Duration::from_millis(1000 / u64::from(cfg.rate_hz.max(1))));
+    tick.set_missed_tick_behavior(missed);
+    tick
+}
+
+/// Adds one acknowledgement by `server`, now on the probe's clock.
+fn record(log: &Mutex<Vec<Ack>>, origin: Instant, server: String) {
+    if let Ok(mut l) = log.lock() {
+        l.push((origin.elapsed(), server));
+    }
+}
+
 /// Every period, an independent attempt on a fresh connection; acknowledgements go to `log`.
 async fn open_loop(
     cfg: WriterConfig,
@@ -182,9 +197,7 @@ async fn open_loop(
     log: Arc<Mutex<Vec<Ack>>>,
     origin: Instant,
 ) {
-    let mut tick =
-        tokio::time::interval(Duration::from_millis(1000 / u64::from(cfg.rate_hz.max(1))));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut tick = ticker(&cfg, tokio::time::MissedTickBehavior::Skip);
     let cfg = Arc::new(cfg);
     while !stop.load(Ordering::SeqCst) {
         tick.tick().await;
@@ -194,9 +207,7 @@ async fn open_loop(
                 return;
             };
             if let Ok(Ok(server)) = tokio::time::timeout(cfg.timeout, ask(&client)).await {
-                if let Ok(mut l) = log.lock() {
-                    l.push((origin.elapsed(), server));
-                }
+                record(&log, origin, server);
             }
         });
     }
@@ -210,9 +221,7 @@ async fn member_loop(
     log: Arc<Mutex<Vec<Ack>>>,
     origin: Instant,
 ) {
-    let mut tick =
-        tokio::time::interval(Duration::from_millis(1000 / u64::from(cfg.rate_hz.max(1))));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tick = ticker(&cfg, tokio::time::MissedTickBehavior::Delay);
     let mut client: Option<Client> = None;
     while !stop.load(Ordering::SeqCst) {
         tick.tick().await;
@@ -221,11 +230,7 @@ async fn member_loop(
         }
         let Some(c) = client.as_ref() else { continue };
         match tokio::time::timeout(cfg.timeout, ask(c)).await {
-            Ok(Ok(server)) => {
-                if let Ok(mut l) = log.lock() {
-                    l.push((origin.elapsed(), server));
-                }
-            }
+            Ok(Ok(server)) => record(&log, origin, server),
             Ok(Err(e)) if e.as_db_error().is_some() => {}
             _ => client = None,
         }
