@@ -188,8 +188,29 @@ async fn connect(cfg: &WriterConfig, target: Target) -> std::result::Result<Clie
     client
         .batch_execute("CREATE TABLE IF NOT EXISTS app_writes (seq bigint PRIMARY KEY, written_at timestamptz NOT NULL DEFAULT now(), server inet)")
         .await
-        .map_err(|e| format!("create table: {e}"))?;
+        .map_err(|e| format!("create table: {}", pg_error(&e)))?;
     Ok(client)
+}
+
+/// The next sequence number (the table's key) for any writer of this process. One counter
+/// for all: writers that each counted up from the microsecond they started collided as soon
+/// as one had made more attempts than the microseconds between their starts (two writers
+/// started back to back, as the dual-stack check does, then failed every write on a
+/// duplicate key). Another process starts from its own later microsecond, far ahead of a
+/// counter that moves one per attempt.
+fn next_seq() -> i64 {
+    static NEXT: std::sync::OnceLock<std::sync::atomic::AtomicI64> = std::sync::OnceLock::new();
+    NEXT.get_or_init(|| std::sync::atomic::AtomicI64::new(chrono::Utc::now().timestamp_micros()))
+        .fetch_add(1, Ordering::SeqCst)
+        + 1
+}
+
+/// A PostgreSQL error with the server's message (tokio-postgres's own text is only `db error`).
+fn pg_error(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(d) => format!("{} ({})", d.message(), d.code().code()),
+        None => e.to_string(),
+    }
 }
 
 async fn write_loop(
@@ -201,14 +222,11 @@ async fn write_loop(
 ) {
     let period = Duration::from_millis(1000 / u64::from(cfg.rate_hz.max(1)));
     let mut client: Option<Client> = None;
-    // Every writer gets its own range of sequence numbers (microseconds since the epoch at its
-    // start), so writers of successive scenarios never collide on the table's key.
-    let mut seq: i64 = chrono::Utc::now().timestamp_micros();
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while !stop.load(Ordering::SeqCst) {
         tick.tick().await;
-        seq += 1;
+        let seq = next_seq();
         let outcome = match attempt(&cfg, target, &mut client, seq).await {
             Ok(server) => Outcome::Acked(server),
             Err(e) => {
@@ -242,7 +260,7 @@ async fn attempt(
     )
     .await
     .map_err(|_| "write timeout".to_string())?
-    .map_err(|e| format!("write: {e}"))?;
+    .map_err(|e| format!("write: {}", pg_error(&e)))?;
     row.try_get::<_, String>(0)
         .map_err(|e| format!("decode: {e}"))
 }
@@ -320,6 +338,22 @@ pub fn is_member(server: &str, member: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writers_of_one_process_never_share_a_sequence_number() {
+        let mut seen: Vec<i64> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| (0..1000).map(|_| next_seq()).collect::<Vec<_>>()))
+                .collect();
+            hs.into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        let n = seen.len();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!((n, seen.len()), (4000, 4000));
+    }
 
     fn a(seq: i64, ms: u64, ok: bool) -> Attempt {
         Attempt {
