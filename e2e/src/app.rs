@@ -90,6 +90,11 @@ impl WriterConfig {
             .collect()
     }
 
+    /// The gap between attempts at [`WriterConfig::rate_hz`].
+    pub fn period(&self) -> Duration {
+        Duration::from_millis(1000 / u64::from(self.rate_hz.max(1)))
+    }
+
     /// The longest one connect may take: [`WriterConfig::timeout`] for each host, as libpq
     /// applies `connect_timeout` to every host it tries.
     pub fn connect_budget(&self) -> Duration {
@@ -175,7 +180,9 @@ impl Drop for Writer {
     }
 }
 
-async fn connect(cfg: &WriterConfig, target: Target) -> std::result::Result<Client, String> {
+/// Connects to `cfg` for `target` within its connect budget, the connection driven on a task
+/// of its own.
+pub async fn open(cfg: &WriterConfig, target: Target) -> std::result::Result<Client, String> {
     let conn = conn_string(cfg, target);
     let (client, connection) =
         tokio::time::timeout(cfg.connect_budget(), tokio_postgres::connect(&conn, NoTls))
@@ -185,6 +192,11 @@ async fn connect(cfg: &WriterConfig, target: Target) -> std::result::Result<Clie
     tokio::spawn(async move {
         let _ = connection.await;
     });
+    Ok(client)
+}
+
+async fn connect(cfg: &WriterConfig, target: Target) -> std::result::Result<Client, String> {
+    let client = open(cfg, target).await?;
     client
         .batch_execute("CREATE TABLE IF NOT EXISTS app_writes (seq bigint PRIMARY KEY, written_at timestamptz NOT NULL DEFAULT now(), server inet)")
         .await
@@ -220,9 +232,8 @@ async fn write_loop(
     log: Arc<Mutex<Vec<Attempt>>>,
     started: Instant,
 ) {
-    let period = Duration::from_millis(1000 / u64::from(cfg.rate_hz.max(1)));
     let mut client: Option<Client> = None;
-    let mut tick = tokio::time::interval(period);
+    let mut tick = tokio::time::interval(cfg.period());
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while !stop.load(Ordering::SeqCst) {
         tick.tick().await;

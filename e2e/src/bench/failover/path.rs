@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use super::drive::{RATE_HZ, TIMEOUT};
 use crate::{
@@ -161,24 +161,9 @@ async fn ask(client: &Client) -> std::result::Result<String, tokio_postgres::Err
     row.try_get::<_, String>(1)
 }
 
-/// Connects to `cfg`'s one host within its timeout.
-async fn connect(cfg: &WriterConfig) -> Option<Client> {
-    let conn = app::conn_string(cfg, Target::Any);
-    let (client, connection) =
-        tokio::time::timeout(cfg.timeout, tokio_postgres::connect(&conn, NoTls))
-            .await
-            .ok()?
-            .ok()?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    Some(client)
-}
-
 /// The attempt clock of `cfg` (its rate), with `missed` behaviour.
 fn ticker(cfg: &WriterConfig, missed: tokio::time::MissedTickBehavior) -> tokio::time::Interval {
-    let mut tick =
-        tokio::time::interval(Duration::from_millis(1000 / u64::from(cfg.rate_hz.max(1))));
+    let mut tick = tokio::time::interval(cfg.period());
     tick.set_missed_tick_behavior(missed);
     tick
 }
@@ -203,7 +188,7 @@ async fn open_loop(
         tick.tick().await;
         let (cfg, log) = (Arc::clone(&cfg), Arc::clone(&log));
         tokio::spawn(async move {
-            let Some(client) = connect(&cfg).await else {
+            let Ok(client) = app::open(&cfg, Target::Any).await else {
                 return;
             };
             if let Ok(Ok(server)) = tokio::time::timeout(cfg.timeout, ask(&client)).await {
@@ -226,7 +211,7 @@ async fn member_loop(
     while !stop.load(Ordering::SeqCst) {
         tick.tick().await;
         if client.as_ref().is_none_or(Client::is_closed) {
-            client = connect(&cfg).await;
+            client = app::open(&cfg, Target::Any).await.ok();
         }
         let Some(c) = client.as_ref() else { continue };
         match tokio::time::timeout(cfg.timeout, ask(c)).await {
