@@ -326,12 +326,21 @@ mod tests {
     }
 
     async fn serve(status: u16, body: &'static str) -> std::net::SocketAddr {
+        serve_at("127.0.0.1:0".parse().unwrap(), status, body).await
+    }
+
+    /// A Patroni-like `/primary` answering `status` and `body` on `addr`.
+    async fn serve_at(
+        addr: std::net::SocketAddr,
+        status: u16,
+        body: &'static str,
+    ) -> std::net::SocketAddr {
         use axum::{http::StatusCode, routing::get, Router};
         let app = Router::new().route(
             "/primary",
             get(move || async move { (StatusCode::from_u16(status).unwrap(), body) }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         addr
@@ -469,13 +478,7 @@ mod tests {
             .probe_all(&c, Scheme::Http, addr.port(), &targets, no_wake())
             .await;
         assert!(matches!(a.get("pg-1"), Some(ProbeOutcome::Failed(_))));
-        use axum::{routing::get, Router};
-        let back = Router::new().route(
-            "/primary",
-            get(|| async { r#"{"state":"running","role":"master"}"# }),
-        );
-        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
-        tokio::spawn(async move { axum::serve(listener, back).await.unwrap() });
+        serve_at(addr, 200, r#"{"state":"running","role":"master"}"#).await;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let wake: Wake = Arc::new(move || {
             let _ = tx.send(());
