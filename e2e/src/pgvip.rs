@@ -62,7 +62,7 @@ pub fn start_agent(layout: &Layout, node: &NodeLayout) -> Result<u32> {
         .arg(format!("NODE_NAME={}", node.name))
         .arg(format!("POD_NAMESPACE={}", layout.system_namespace))
         .arg("PGVIP_HEARTBEAT_SECONDS=2")
-        .arg("RUST_LOG=info")
+        .arg(log_filter())
         .arg(bin)
         .args([
             "--metrics-addr",
@@ -76,6 +76,15 @@ pub fn start_agent(layout: &Layout, node: &NodeLayout) -> Result<u32> {
         &mut cmd,
         &agent_pidfile(layout, node),
         &layout.path(&format!("logs/agent-{}.log", node.name)),
+    )
+}
+
+/// `RUST_LOG` for pgvip's processes: `PGVIP_TESTBED_LOG` when set (say `info,pgvip_controller=debug`
+/// to read a failover's timeline), else `info`.
+fn log_filter() -> String {
+    format!(
+        "RUST_LOG={}",
+        std::env::var("PGVIP_TESTBED_LOG").unwrap_or_else(|_| "info".into())
     )
 }
 
@@ -105,7 +114,7 @@ pub fn start_controller_with(
         ))
         .arg(format!("POD_NAME=pgvip-controller-{id}"))
         .arg(format!("POD_NAMESPACE={}", layout.system_namespace))
-        .arg("RUST_LOG=info")
+        .arg(log_filter())
         .arg(bin)
         .args([
             "--log-format",

@@ -345,6 +345,29 @@ fn start_supervisor(layout: &Layout) -> Result<()> {
     })
 }
 
+/// With `PGVIP_TESTBED_KEEP_LOGS=<dir>`, copies the testbed's `logs/` to a new
+/// `<dir>/<UTC time>/` before teardown removes them (to read a run's timeline afterwards).
+fn keep_logs(layout: &Layout) -> Result<()> {
+    let (Some(dir), true) = (
+        std::env::var_os("PGVIP_TESTBED_KEEP_LOGS"),
+        layout.path("logs").is_dir(),
+    ) else {
+        return Ok(());
+    };
+    let to = PathBuf::from(dir).join(chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ").to_string());
+    fs::create_dir_all(&to).ctx("creating the kept logs' directory")?;
+    run(
+        "cp",
+        &[
+            "-r",
+            &layout.path("logs").to_string_lossy(),
+            &to.to_string_lossy(),
+        ],
+    )?;
+    info!(to = %to.display(), "testbed logs kept");
+    Ok(())
+}
+
 /// Tears down everything a testbed at `layout` may have left: processes it recorded, processes
 /// inside its namespaces, postmasters, namespaces, the state directory. Collects all errors.
 pub fn down(layout: &Layout) -> Result<()> {
@@ -370,6 +393,9 @@ pub fn down(layout: &Layout) -> Result<()> {
         errors.push(e.to_string());
     }
     if let Err(e) = control_plane::stop(layout) {
+        errors.push(e.to_string());
+    }
+    if let Err(e) = keep_logs(layout) {
         errors.push(e.to_string());
     }
     if layout.state_dir.exists() {
