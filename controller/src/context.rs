@@ -101,6 +101,20 @@ pub async fn publish(
     publish_on(sh, vip, type_, reason, action, note).await
 }
 
+/// [`publish`] without waiting for the API server: for the Events of a failover, which must
+/// not sit on its path (an Event is a write of its own, 5–20 ms).
+pub fn publish_detached(
+    sh: &Arc<Shared>,
+    vip: &PostgresVip,
+    type_: EventType,
+    reason: &'static str,
+    action: &'static str,
+    note: String,
+) {
+    let (sh, vip) = (Arc::clone(sh), vip.clone());
+    tokio::spawn(async move { publish(&sh, &vip, type_, reason, action, note).await });
+}
+
 /// [`publish`] for any object of pgvip's (a PostgresVip or a drill).
 pub async fn publish_on<K: Resource<DynamicType = ()>>(
     sh: &Shared,

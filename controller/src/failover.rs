@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use pgvip_api::{FailoverPhases, FailoverRecord};
 
 /// One failover being timed.
@@ -31,8 +32,11 @@ pub struct Timing {
     pub cloud: Duration,
     /// Cloud assignment recorded in status.
     pub assigned: Option<Instant>,
-    /// Agent report seen.
+    /// The new node's agent sent its first announcement (its `announcedAt`, mapped onto
+    /// this clock by [`instant_of`]).
     pub announced: Option<Instant>,
+    /// The agent's report of it seen here.
+    pub reported: Option<Instant>,
 }
 
 /// What [`Failovers::start`] did.
@@ -55,7 +59,9 @@ pub fn record(t: &Timing, verified: Instant) -> FailoverRecord {
     };
     let decided = t.decided.unwrap_or(t.started);
     let assigned = t.assigned.unwrap_or(decided);
-    let announced = t.announced.unwrap_or(assigned);
+    let reported = t.reported.unwrap_or(assigned).max(assigned);
+    // An agent's clock a little ahead or behind must not move time across phases.
+    let announced = t.announced.unwrap_or(reported).clamp(assigned, reported);
     FailoverRecord {
         from: t.from.clone(),
         to: t.to.clone(),
@@ -65,10 +71,20 @@ pub fn record(t: &Timing, verified: Instant) -> FailoverRecord {
             decide_millis: ms(since(t.started, t.decided)),
             promotion_millis: ms(since(t.started, t.promoting_until)),
             cloud_millis: ms(t.cloud),
-            announce_millis: ms(since(assigned, t.announced)),
-            verify_millis: ms(verified.saturating_duration_since(announced)),
+            announce_millis: ms(announced.saturating_duration_since(assigned)),
+            report_millis: ms(reported.saturating_duration_since(announced)),
+            verify_millis: ms(verified.saturating_duration_since(reported)),
         },
     }
+}
+
+/// Pure: the instant on this process's monotonic clock of `at`, a wall-clock time another
+/// process wrote (RFC 3339), given `now` on both clocks. `None` when `at` does not parse or
+/// lies in the future (a skewed clock); [`record`] clamps it into the phases it separates.
+pub fn instant_of(at: &str, now: Instant, now_wall: DateTime<Utc>) -> Option<Instant> {
+    let at = DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&Utc);
+    let ago = now_wall.signed_duration_since(at).to_std().ok()?;
+    now.checked_sub(ago)
 }
 
 /// Timings of all failovers in progress, keyed by `namespace/name`, and per VIP the last
@@ -116,6 +132,7 @@ impl Failovers {
                 t.decided = None;
                 t.assigned = None;
                 t.announced = None;
+                t.reported = None;
                 Start::Retargeted
             }
             None => {
@@ -131,6 +148,7 @@ impl Failovers {
                         cloud: Duration::ZERO,
                         assigned: None,
                         announced: None,
+                        reported: None,
                     },
                 );
                 Start::Started
@@ -188,16 +206,68 @@ mod tests {
             decided: Some(t0 + ms(40)),
             cloud: ms(700),
             assigned: Some(t0 + ms(760)),
-            announced: Some(t0 + ms(900)),
+            announced: Some(t0 + ms(790)),
+            reported: Some(t0 + ms(900)),
         };
         let r = record(&t, t0 + ms(950));
         assert_eq!(r.duration_millis, 950);
         assert_eq!(r.phases.decide_millis, 40);
         assert_eq!(r.phases.promotion_millis, 25);
         assert_eq!(r.phases.cloud_millis, 700);
-        assert_eq!(r.phases.announce_millis, 140);
+        assert_eq!(r.phases.announce_millis, 30);
+        assert_eq!(r.phases.report_millis, 110);
         assert_eq!(r.phases.verify_millis, 50);
         assert_eq!(r.from.as_deref(), Some("n1"));
+    }
+
+    #[test]
+    fn an_agents_clock_never_moves_time_across_phases() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        // (announced relative to t0) → (announce, report): assigned at 100, reported at 200.
+        let cases = [
+            (Some(150), (50, 50)),
+            (Some(20), (0, 100)), // clock behind: before the assignment it answered
+            (Some(260), (100, 0)), // clock ahead: after its own report arrived
+            (None, (100, 0)),     // no announcedAt: all of it is announce, as before
+        ];
+        for (announced, want) in cases {
+            let t = Timing {
+                started: t0,
+                started_wall: String::new(),
+                from: None,
+                to: "n2".into(),
+                promoting_until: None,
+                decided: Some(t0 + ms(10)),
+                cloud: Duration::ZERO,
+                assigned: Some(t0 + ms(100)),
+                announced: announced.map(|a| t0 + ms(a)),
+                reported: Some(t0 + ms(200)),
+            };
+            let p = record(&t, t0 + ms(300)).phases;
+            assert_eq!((p.announce_millis, p.report_millis), want, "{announced:?}");
+            assert_eq!(p.verify_millis, 100);
+        }
+    }
+
+    #[test]
+    fn another_clocks_time_maps_onto_this_one() {
+        let now = Instant::now() + Duration::from_secs(10);
+        let wall = DateTime::parse_from_rfc3339("2025-05-01T10:00:01.000Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let cases = [
+            (
+                "2025-05-01T10:00:00.750Z",
+                Some(now - Duration::from_millis(250)),
+            ),
+            ("2025-05-01T10:00:01.000Z", Some(now)),
+            ("2025-05-01T10:00:01.200Z", None), // in the future
+            ("not a time", None),
+        ];
+        for (at, want) in cases {
+            assert_eq!(instant_of(at, now, wall), want, "{at}");
+        }
     }
 
     #[test]

@@ -239,6 +239,7 @@ impl Metrics {
         obs("promotion", r.phases.promotion_millis);
         obs("cloud", r.phases.cloud_millis);
         obs("announce", r.phases.announce_millis);
+        obs("report", r.phases.report_millis);
         obs("verify", r.phases.verify_millis);
         obs("total", r.duration_millis);
     }

@@ -2,9 +2,9 @@
 //! [`apply`] runs the named steps of one pass.
 //!
 //! Data flow of [`apply`]: validate (pure) → dereference (stores, REST answers) → decide (pure)
-//! → publish `leader` + `desiredNode` → cloud move → publish `assignedNode` + `cloud` → wait for
-//! the agent's report (a status event re-triggers us) → verify the data path → `Ready` and
-//! `lastFailover`. Every step is idempotent; a crash anywhere is repaired by the next pass.
+//! → publish `leader` + `desiredNode`, and the cloud move alongside → publish `assignedNode` +
+//! `cloud` → wait for the agent's report (a status event re-triggers us) → verify the data path
+//! → `Ready` and `lastFailover`. Every step is idempotent; a crash anywhere is repaired by the next pass.
 //! Status is written only when it changes; Events only on transitions.
 
 use std::sync::Arc;
@@ -19,10 +19,10 @@ use kube::ResourceExt;
 use pgvip_api::{condition, PostgresVip, PostgresVipStatus, VipRole};
 use tracing::{debug, info, warn, Instrument};
 
-use crate::cloud::{CloudAssignment, CloudProvider, MoveRequest};
+use crate::cloud::{CloudAssignment, CloudError, CloudProvider, MoveRequest};
 use crate::conditions::{self, reason};
 use crate::decide::{decide, probe_targets, Decision, Inputs, ProbeOutcome};
-use crate::failover::Start;
+use crate::failover::{instant_of, Start};
 use crate::gather::{endpoint_of, gather, judge_data_path, load_ca, provider_id_of, verify_path};
 use crate::ownership::{in_use, owner_elsewhere, Claim};
 use crate::probe::{url, Wake};
@@ -35,7 +35,7 @@ use crate::watch::key;
 use crate::{Error, Result, FINALIZER};
 
 pub use crate::cleanup::cleanup;
-use crate::context::{now_rfc3339, publish, Writer};
+use crate::context::{now_rfc3339, publish, publish_detached, Writer};
 pub use crate::context::{Context, Settings, Shared};
 
 /// Reconciles one PostgresVip (entry point for `Controller::run`).
@@ -182,6 +182,7 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
         .and_then(|l| l.record.leader())
         .map(str::to_string);
     let targets = probe_targets(&vip.spec, lock_leader.as_deref(), &g.pods);
+    let probing_since = Instant::now();
     let probes = match &client {
         Ok(c) => {
             let (trigger, me) = (ctx.trigger.clone(), ObjectRef::from_obj(vip.as_ref()));
@@ -218,7 +219,12 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
         require_provider_id: !sh.provider.l2_only(),
     };
     let decision = decide(&inputs);
-    debug!(lock = ?lock_leader, decision = ?decision, probes = ?inputs.probes, "decided");
+    let lock_age_ms = g.lock_obs.as_ref().map(|o| {
+        now.saturating_duration_since(o.leader_changed_at)
+            .as_millis() as u64
+    });
+    debug!(lock = ?lock_leader, decision = ?decision, probes = ?inputs.probes, lock_age_ms,
+           probe_ms = probing_since.elapsed().as_millis() as u64, "decided");
     // A holder that answers but is not a running primary yet is still promoting: its last
     // such answer splits Patroni's promotion out of the failover's decide phase.
     if let (Some(l), Decision::Unconfirmed { reason: r, .. }) = (lock_leader.as_deref(), &decision)
@@ -279,30 +285,28 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
                     from.as_deref().unwrap_or("nowhere"),
                     m.node
                 );
-                publish(
-                    sh,
+                publish_detached(
+                    &ctx.shared,
                     &vip,
                     EventType::Normal,
                     "FailoverStarted",
                     "Failover",
                     note,
-                )
-                .await;
+                );
             }
         }
         Decision::Unconfirmed { reason: r, message } => {
             sh.failovers.forget(&k);
             if was_confirmed {
                 warn!(reason = r, message = %message, "member no longer confirmed; releasing the address on every node");
-                publish(
-                    sh,
+                publish_detached(
+                    &ctx.shared,
                     &vip,
                     EventType::Warning,
                     "LeaderLost",
                     "RemoveAddress",
                     message.clone(),
-                )
-                .await;
+                );
             }
         }
         _ => {}
@@ -315,54 +319,48 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
     if let Some(v) = sh.readiness.verdict(&k) {
         readiness::set_condition(&mut next, &v, gen, &ts);
     }
-    w.write(&mut cur, next).await?;
-    sh.failovers.update(&k, |t| {
-        t.decided.get_or_insert_with(Instant::now);
-    });
-
-    // 5. cloud move
+    // 5. cloud move, alongside the decision's write: the two go to different APIs and each is
+    // idempotent, and the agents act only on the assignment written after both, so the move
+    // need not wait for the apiserver (a crash in between is repaired by the next pass).
     // A new leadership term confirms the cloud side once before trusting the status: the
     // previous holder may have died between the move and its write, or the assignment may have
     // drifted (moved by hand, or written by an L2-only controller).
-    let unconfirmed = !sh.writes.confirmed(&k, cur.desired_node.as_deref());
-    if let (true, Some(node)) = (
-        needs_cloud_move(&cur) || unconfirmed,
-        cur.desired_node.clone(),
-    ) {
-        if !sh.leadership.is_leader() {
-            return Err(Error::NotLeader);
+    let unconfirmed = !sh.writes.confirmed(&k, next.desired_node.as_deref());
+    let move_to = next
+        .desired_node
+        .clone()
+        .filter(|_| needs_cloud_move(&next) || unconfirmed);
+    let moving = async {
+        match &move_to {
+            Some(node) => Some(cloud_call(ctx, &vip, address, node, needs_cloud_move(&next)).await),
+            None => None,
         }
-        let req = MoveRequest {
-            address,
-            subnet_id: vip
-                .spec
-                .provider
-                .subnet_for(sh.provider.spec_key())
-                .unwrap_or_default()
-                .to_string(),
-            provider_id: provider_id_of(&ctx.stores, &node).unwrap_or_default(),
-            display_name: Some(format!("pgvip-{ns}-{name}")),
-        };
-        let t = Instant::now();
-        // A confirmation (the status already names this node) first asks the subnet listing
-        // that all VIPs confirming after a takeover share; a move always asks for itself.
-        let listed = if needs_cloud_move(&cur) {
-            None
-        } else {
-            confirm_by_listing(sh, &req).await
-        };
-        let res = match listed {
-            Some(a) => Ok(a),
-            None => sh.provider.ensure_assigned(&req).await,
-        };
-        let took = t.elapsed();
-        sh.metrics.cloud_call(
-            sh.provider.name(),
-            "ensure_assigned",
-            took,
-            res.as_ref().err().map(|e| e.category),
-        );
-        sh.failovers.update(&k, |t| t.cloud += took);
+    };
+    sh.failovers.update(&k, |t| {
+        t.decided.get_or_insert_with(Instant::now);
+    });
+    let writing_since = Instant::now();
+    let (written, moved) = tokio::join!(
+        async {
+            let r = w.write(&mut cur, next.clone()).await;
+            (r, writing_since.elapsed())
+        },
+        moving
+    );
+    let (written, write_took) = written;
+    written?;
+    debug!(
+        write_ms = write_took.as_millis() as u64,
+        "decision published"
+    );
+    if let (Some(node), Some(moved)) = (move_to, moved) {
+        let (res, took) = moved?;
+        sh.failovers.update(&k, |t| {
+            t.cloud += took;
+            if res.is_ok() {
+                t.assigned = Some(Instant::now());
+            }
+        });
         let ts = now_rfc3339();
         match res {
             Ok(a) => {
@@ -382,8 +380,6 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
                 );
                 w.write(&mut cur, next).await?;
                 sh.writes.confirm(&k, &node);
-                sh.failovers
-                    .update(&k, |t| t.assigned = Some(Instant::now()));
             }
             Err(e) => {
                 warn!(node = %node, category = e.category, opc_request_id = e.opc_request_id.as_deref().unwrap_or(""), error = %e.message, "cloud move failed");
@@ -429,8 +425,18 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
     if cur.desired_node.is_some() && !needs_cloud_move(&cur) {
         let ts = now_rfc3339();
         if announced(&cur, &nodes) {
+            let seen = Instant::now();
+            let sent = cur
+                .desired_node
+                .as_ref()
+                .and_then(|d| nodes.iter().find(|n| &n.node == d))
+                .and_then(|n| n.announced_at.as_deref())
+                .and_then(|at| instant_of(at, seen, chrono::Utc::now()));
             sh.failovers.update(&k, |t| {
-                t.announced.get_or_insert_with(Instant::now);
+                if t.reported.is_none() {
+                    t.reported = Some(seen);
+                    t.announced = sent;
+                }
             });
             let dp = verify(sh, &vip, &cur, address, client.as_ref().ok()).await;
             let mut next = cur.clone();
@@ -461,15 +467,14 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
                     );
                     info!(node = %rec.to, duration_ms = rec.duration_millis, "failover completed");
                     next.last_failover = Some(rec);
-                    publish(
-                        sh,
+                    publish_detached(
+                        &ctx.shared,
                         &vip,
                         EventType::Normal,
                         "FailoverCompleted",
                         "Failover",
                         note,
-                    )
-                    .await;
+                    );
                 }
             }
             w.write(&mut cur, next).await?;
@@ -632,6 +637,52 @@ async fn refuse(
 
 /// How old a subnet listing may be to confirm an assignment after a takeover.
 pub const CONFIRM_LISTING_AGE: Duration = Duration::from_secs(30);
+
+/// The cloud side of a decision: makes `address` sit on `node`, and how long that took. A
+/// confirmation (`moving` false: the status already names this node) first asks the subnet
+/// listing that all VIPs confirming after a takeover share; a move always asks for itself.
+async fn cloud_call(
+    ctx: &Context,
+    vip: &PostgresVip,
+    address: std::net::IpAddr,
+    node: &str,
+    moving: bool,
+) -> Result<(std::result::Result<CloudAssignment, CloudError>, Duration)> {
+    let sh = ctx.shared.as_ref();
+    if !sh.leadership.is_leader() {
+        return Err(Error::NotLeader);
+    }
+    let (ns, name) = (vip.namespace().unwrap_or_default(), vip.name_any());
+    let req = MoveRequest {
+        address,
+        subnet_id: vip
+            .spec
+            .provider
+            .subnet_for(sh.provider.spec_key())
+            .unwrap_or_default()
+            .to_string(),
+        provider_id: provider_id_of(&ctx.stores, node).unwrap_or_default(),
+        display_name: Some(format!("pgvip-{ns}-{name}")),
+    };
+    let t = Instant::now();
+    let listed = if moving {
+        None
+    } else {
+        confirm_by_listing(sh, &req).await
+    };
+    let res = match listed {
+        Some(a) => Ok(a),
+        None => sh.provider.ensure_assigned(&req).await,
+    };
+    let took = t.elapsed();
+    sh.metrics.cloud_call(
+        sh.provider.name(),
+        "ensure_assigned",
+        took,
+        res.as_ref().err().map(|e| e.category),
+    );
+    Ok((res, took))
+}
 
 /// A takeover's confirmation from the provider's shared subnet listing, when it gives one.
 async fn confirm_by_listing(sh: &Shared, req: &MoveRequest) -> Option<CloudAssignment> {

@@ -138,18 +138,26 @@ pub struct FailoverRecord {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FailoverPhases {
-    /// Leader change seen → decision published in status (includes REST confirmation).
+    /// Leader change seen → decision made (the REST confirmation); the move starts then, and
+    /// the decision's status write runs alongside it.
     pub decide_millis: u64,
     /// Part of `decideMillis`: leader change seen → the new lock holder's last answer that it
     /// is not primary yet (Patroni writes the lock before it finishes promoting). 0 when its
     /// first answer confirmed it.
     #[serde(default)]
     pub promotion_millis: u64,
-    /// The cloud move (OCI API calls).
+    /// The cloud move (the provider's API calls; 0 in L2 mode).
     pub cloud_millis: u64,
-    /// Assignment recorded → agent reports address configured and GARP sent.
+    /// Cloud move done → the new node's agent configured the address and sent the first
+    /// announcement (its `announcedAt`, on the node's clock, clamped to what the controller
+    /// saw): the assignment's status write, the agent's watch, netlink, the first frame. The
+    /// last step on the application's path.
     pub announce_millis: u64,
-    /// Agent report → data path through the VIP verified.
+    /// The announcement → the controller seeing the agent's report (status only; not on the
+    /// application's path).
+    #[serde(default)]
+    pub report_millis: u64,
+    /// Agent report seen → data path through the VIP verified.
     pub verify_millis: u64,
 }
 

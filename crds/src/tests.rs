@@ -62,19 +62,19 @@ fn status_round_trips_and_omits_empty() {
         "cloud": {"vnicId": "ocid1.vnic.x", "privateIpId": "ocid1.privateip.x", "createdByPgvip": false,
                   "assignedAt": "2026-01-01T00:00:00.123Z"},
         "lastFailover": {"from": "worker-1", "to": "worker-2", "at": "2026-01-01T00:00:00Z", "durationMillis": 842,
-                         "phases": {"decideMillis": 10, "promotionMillis": 6, "cloudMillis": 800, "announceMillis": 12, "verifyMillis": 20}},
+                         "phases": {"decideMillis": 10, "promotionMillis": 6, "cloudMillis": 800, "announceMillis": 12, "reportMillis": 3, "verifyMillis": 20}},
         "nodes": [{"node": "worker-2", "addressConfigured": true, "interface": "ens3",
                    "announcedFor": "2026-01-01T00:00:00.123Z", "announcedAt": "2026-01-01T00:00:00.2Z",
                    "updatedAt": "2026-01-01T00:00:00.2Z"}]
     });
     let st: PostgresVipStatus = serde_json::from_value(v.clone()).unwrap();
     assert_eq!(serde_json::to_value(&st).unwrap(), v);
-    // A record written before promotionMillis existed still reads, as 0.
+    // A record written before promotionMillis and reportMillis existed still reads, as 0.
     let old: FailoverPhases = serde_json::from_value(
         json!({"decideMillis": 10, "cloudMillis": 800, "announceMillis": 12, "verifyMillis": 20}),
     )
     .unwrap();
-    assert_eq!(old.promotion_millis, 0);
+    assert_eq!((old.promotion_millis, old.report_millis), (0, 0));
 }
 
 fn schema() -> serde_json::Value {

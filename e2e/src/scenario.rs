@@ -650,7 +650,7 @@ pub async fn run_failover(
 /// Prints the results as a table and writes them as JSON to `path`.
 pub fn report(results: &[ScenarioResult], path: &std::path::Path) -> Result<()> {
     println!(
-        "{:<44} {:>9} {:>6} {:>6} {:>8} {:>7} {:>9} {:>7} {:>8} {:>7}",
+        "{:<44} {:>9} {:>6} {:>6} {:>8} {:>7} {:>9} {:>7} {:>8} {:>7} {:>7}",
         "scenario",
         "outage_ms",
         "acked",
@@ -660,12 +660,13 @@ pub fn report(results: &[ScenarioResult], path: &std::path::Path) -> Result<()> 
         "(promote)",
         "cloud",
         "announce",
+        "report",
         "verify"
     );
     for r in results {
         let p = r.phases.clone().unwrap_or_default();
         println!(
-            "{:<44} {:>9} {:>6} {:>6} {:>8} {:>7} {:>9} {:>7} {:>8} {:>7}",
+            "{:<44} {:>9} {:>6} {:>6} {:>8} {:>7} {:>9} {:>7} {:>8} {:>7} {:>7}",
             r.name,
             r.outage_millis,
             r.acked,
@@ -677,6 +678,7 @@ pub fn report(results: &[ScenarioResult], path: &std::path::Path) -> Result<()> 
             p.promotion_millis,
             p.cloud_millis,
             p.announce_millis,
+            p.report_millis,
             p.verify_millis
         );
     }

@@ -136,8 +136,13 @@ pub fn render(d: &PostgresVipDrill) -> String {
     }
     if let Some(p) = &st.phases {
         out.push_str(&format!(
-            "  pgvip:     decide {} ms (promotion {} ms), cloud {} ms, announce {} ms, verify {} ms\n",
-            p.decide_millis, p.promotion_millis, p.cloud_millis, p.announce_millis, p.verify_millis
+            "  pgvip:     decide {} ms (promotion {} ms), cloud {} ms, announce {} ms, report {} ms, verify {} ms\n",
+            p.decide_millis,
+            p.promotion_millis,
+            p.cloud_millis,
+            p.announce_millis,
+            p.report_millis,
+            p.verify_millis
         ));
     }
     if !st.message.is_empty() {

@@ -107,6 +107,7 @@ pub fn ready_vip() -> PostgresVip {
                 promotion_millis: 120,
                 cloud_millis: 700,
                 announce_millis: 34,
+                report_millis: 12,
                 verify_millis: 200,
             },
         }),

@@ -150,6 +150,7 @@ pub fn detail(v: &PostgresVip, now: DateTime<Utc>) -> String {
                 ),
                 ("Cloud move", format!("{} ms", p.cloud_millis)),
                 ("Announce", format!("{} ms", p.announce_millis)),
+                ("Report", format!("{} ms", p.report_millis)),
                 ("Verify", format!("{} ms", p.verify_millis)),
             ];
             for (k, val) in lines {

@@ -337,11 +337,18 @@ async fn first_pass_publishes_decision_then_moves_then_waits_for_the_agent() {
         ("False", reason::WAITING_FOR_AGENT)
     );
     assert_ne!(action, Action::await_change());
-    assert!(r
-        .events
-        .lock()
-        .unwrap()
-        .contains(&"FailoverStarted".to_string()));
+    // The Event is published beside the failover, not on its path.
+    for _ in 0..100 {
+        if r.events
+            .lock()
+            .unwrap()
+            .contains(&"FailoverStarted".to_string())
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("no FailoverStarted Event: {:?}", r.events.lock().unwrap());
 }
 
 #[tokio::test]

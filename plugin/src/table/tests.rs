@@ -67,6 +67,7 @@ Last failover:
     promotion: 120 ms (part of decide)
   Cloud move:  700 ms
   Announce:    34 ms
+  Report:      12 ms
   Verify:      200 ms
 Nodes:
   NODE       CONFIGURED   INTERFACE   ANNOUNCED-FOR              UPDATED                LAST-ERROR

@@ -54,7 +54,8 @@ pub struct Sample {
     /// pgvip only: status.lastFailover phases.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phases: Option<FailoverPhases>,
-    /// pgvip only: its own added latency, decide + announce (excludes the cloud call), ms.
+    /// pgvip only: its own added latency, decide + announce (up to the new node's first
+    /// announcement; excludes the cloud call and the agent's report back), ms.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub added_millis: Option<u64>,
     /// pgvip only: the same without Patroni's promotion (the new holder answering that it
@@ -582,12 +583,13 @@ mod tests {
             promotion_millis: 850,
             cloud_millis: 3000,
             announce_millis: 40,
+            report_millis: 70,
             verify_millis: 5,
         };
         assert_eq!(
             Sample::added_from(Some(&phases)),
             (Some(940), Some(90)),
-            "the cloud call is excluded from both"
+            "the cloud call and the report back are excluded from both"
         );
         assert_eq!(Sample::added_from(None), (None, None));
         let mut r = Report {
