@@ -46,6 +46,8 @@ pub struct ScenarioResult {
     /// Phase durations from status.lastFailover: decide (of it, promotion), cloud, announce,
     /// verify.
     pub phases: Option<pgvip_api::FailoverPhases>,
+    /// When pgvip saw the leader change (status.lastFailover.at, RFC 3339).
+    pub pgvip_started_at: Option<String>,
     /// Longest stretch with the VIP configured on two nodes at once (a lost node left out),
     /// sampled every 100 ms; on L2, where both would answer ARP, under
     /// [`L2_MAX_TWO_HOLDERS`].
@@ -635,6 +637,10 @@ pub async fn run_failover(
             .as_ref()
             .filter(|_| expect_change)
             .map(|f| f.duration_millis),
+        pgvip_started_at: last
+            .as_ref()
+            .filter(|_| expect_change)
+            .map(|f| f.at.clone()),
         phases: last.filter(|_| expect_change).map(|f| f.phases),
         two_holders_millis: two_holders.as_millis() as u64,
     };

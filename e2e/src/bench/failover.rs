@@ -540,6 +540,7 @@ fn settings(tb: &Testbed, opts: &Options, up: &UpOptions, cloud: bool) -> Settin
 async fn measure(tb: &Testbed, hap: &str, method: VipMethod, sc: Scenario) -> Result<[Sample; 3]> {
     let name = label(method);
     let mut path_seen = None;
+    let mut started_at = None;
     let (from, to, vip_seen, hap_seen, floor_seen, phases) = match method {
         VipMethod::Pgvip(_) | VipMethod::L2 => {
             tb.wait_healthy(Duration::from_secs(120)).await?;
@@ -560,6 +561,7 @@ async fn measure(tb: &Testbed, hap: &str, method: VipMethod, sc: Scenario) -> Re
                 .ok_or_else(|| Error::Other(format!("unknown node {}", r.to)))?;
             let (h, f) = futures::join!(hap_rider.finish(tb, &new), floor_rider.finish(tb, &new));
             path_seen = Some(probe.finish(&new)?);
+            started_at = r.pgvip_started_at.clone();
             let v = Seen {
                 outage_millis: r.outage_millis,
                 acked: r.acked,
@@ -579,6 +581,19 @@ async fn measure(tb: &Testbed, hap: &str, method: VipMethod, sc: Scenario) -> Re
         }
     };
     let (added, added_after_promotion) = Sample::added_from(phases.as_ref());
+    let latency = match method {
+        VipMethod::Pgvip(ms) => Some(ms),
+        VipMethod::L2 => Some(0),
+        _ => None,
+    };
+    let promotion = match (&started_at, &path_seen) {
+        (Some(at), Some(p)) => results::millis_between(at, &p.floor_resumed_at),
+        _ => None,
+    };
+    let beyond = match (&path_seen, latency, promotion) {
+        (Some(p), Some(l), Some(pr)) => Some(results::beyond_overlap(p.excess_millis, l, pr)),
+        _ => None,
+    };
     let floor_millis = floor_seen.outage_millis;
     let rider = |method: &str, seen: Seen| Sample {
         method: method.into(),
@@ -598,6 +613,9 @@ async fn measure(tb: &Testbed, hap: &str, method: VipMethod, sc: Scenario) -> Re
         phases,
         added_millis: added,
         added_after_promotion_millis: added_after_promotion,
+        cloud_latency_millis: latency,
+        promotion_millis: promotion,
+        beyond_overlap_millis: beyond,
         path: path_seen,
         ..Default::default()
     };

@@ -49,6 +49,8 @@ pub struct PathSeen {
     pub floor_resumed_millis: u64,
     /// The difference: how long after the new primary could take writes the VIP reached it, ms.
     pub excess_millis: i64,
+    /// When the new primary first accepted a write on its own address (RFC 3339, ms).
+    pub floor_resumed_at: String,
 }
 
 /// Both probes of one failover, on one clock.
@@ -58,6 +60,7 @@ pub struct PathProbe {
     floor: Arc<Mutex<Vec<Ack>>>,
     origin: Instant,
     mark: Duration,
+    mark_wall: chrono::DateTime<chrono::Utc>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -100,6 +103,7 @@ impl PathProbe {
             floor: floor_log,
             origin,
             mark: Duration::ZERO,
+            mark_wall: chrono::Utc::now(),
             thread: Some(thread),
         })
     }
@@ -107,6 +111,7 @@ impl PathProbe {
     /// Marks the moment of the disturbance.
     pub fn mark(&mut self) {
         self.mark = self.origin.elapsed();
+        self.mark_wall = chrono::Utc::now();
     }
 
     /// Stops both probes (call once the failover's writers have landed) and says when each
@@ -128,10 +133,12 @@ impl PathProbe {
         let vip = after(&read(&self.vip), "through the VIP")?;
         let floor = after(&read(&self.floor), "of the members")?;
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let floor_at = self.mark_wall + chrono::Duration::from_std(floor).unwrap_or_default();
         Ok(PathSeen {
             vip_resumed_millis: ms(vip),
             floor_resumed_millis: ms(floor),
             excess_millis: super::results::excess(ms(vip), ms(floor)),
+            floor_resumed_at: floor_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         })
     }
 }

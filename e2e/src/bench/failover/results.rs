@@ -51,6 +51,18 @@ pub struct Sample {
     /// saw each side resume, and the difference.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<PathSeen>,
+    /// pgvip only: the simulated latency added to its cloud move, ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloud_latency_millis: Option<u64>,
+    /// pgvip only: Patroni's part after the lock change, from pgvip seeing the lock change
+    /// (lastFailover.at) to the path probe's first write the new primary accepted on its own
+    /// address, ms. The cloud move runs alongside it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promotion_millis: Option<u64>,
+    /// pgvip only: the path excess beyond what the cloud call may add once it overlaps the
+    /// promotion ([`beyond_overlap`]), ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub beyond_overlap_millis: Option<i64>,
     /// pgvip only: status.lastFailover phases.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phases: Option<FailoverPhases>,
@@ -91,6 +103,23 @@ pub fn excess(outage_millis: u64, floor_outage_millis: u64) -> i64 {
     o.saturating_sub(f)
 }
 
+/// Pure: how much of a path excess the overlap does not explain. A cloud call of `latency`
+/// that starts at the lock change and runs alongside a promotion of `promotion` may delay the
+/// VIP past the new primary by at most `latency − promotion` (nothing when the promotion takes
+/// longer); the rest of the excess is pgvip's own.
+pub fn beyond_overlap(path_excess: i64, latency: u64, promotion: u64) -> i64 {
+    let budget = i64::try_from(latency.saturating_sub(promotion)).unwrap_or(i64::MAX);
+    path_excess.saturating_sub(budget)
+}
+
+/// Pure: milliseconds from RFC 3339 time `from` to `to` (0 when `to` is earlier; `None` when
+/// either does not parse).
+pub fn millis_between(from: &str, to: &str) -> Option<u64> {
+    let a = chrono::DateTime::parse_from_rfc3339(from).ok()?;
+    let b = chrono::DateTime::parse_from_rfc3339(to).ok()?;
+    Some(u64::try_from((b - a).num_milliseconds()).unwrap_or(0))
+}
+
 /// A measurement that did not complete.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -125,6 +154,12 @@ pub struct Row {
     /// The path probe's excess (VIP open loop − floor per member, event by event), ms.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path_excess: Option<SignedSummary>,
+    /// pgvip only: the path excess beyond the overlap's allowance, event by event, ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub beyond_overlap: Option<SignedSummary>,
+    /// pgvip only: Patroni's promotion after the lock change in the same events, ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promotion: Option<Summary>,
 }
 
 /// Fixed settings of the run, for whoever reads the results.
@@ -232,6 +267,8 @@ impl Report {
                 .iter()
                 .filter_map(|x| x.path.as_ref().map(|p| p.excess_millis))
                 .collect();
+            let beyond: Vec<i64> = of.iter().filter_map(|x| x.beyond_overlap_millis).collect();
+            let promotion: Vec<u64> = of.iter().filter_map(|x| x.promotion_millis).collect();
             rows.push(Row {
                 method: s.method.clone(),
                 scenario: sc,
@@ -239,6 +276,8 @@ impl Report {
                 floor: (!floor.is_empty()).then(|| Summary::of(&floor)),
                 excess: (!excess.is_empty()).then(|| SignedSummary::of(&excess)),
                 path_excess: (!path.is_empty()).then(|| SignedSummary::of(&path)),
+                beyond_overlap: (!beyond.is_empty()).then(|| SignedSummary::of(&beyond)),
+                promotion: (!promotion.is_empty()).then(|| Summary::of(&promotion)),
             });
         }
         let rank = |m: &str| match m {
@@ -287,6 +326,15 @@ impl Report {
                     Some(e) => row.extend([e.median, e.p95].map(|v| v.to_string())),
                     None => row.extend([dash(), dash()]),
                 }
+                row.push(
+                    r.promotion
+                        .as_ref()
+                        .map_or_else(dash, |p| p.median.to_string()),
+                );
+                match &r.beyond_overlap {
+                    Some(e) => row.extend([e.median, e.max].map(|v| v.to_string())),
+                    None => row.extend([dash(), dash()]),
+                }
                 row
             })
             .collect();
@@ -305,6 +353,9 @@ impl Report {
                 "excess_max_ms",
                 "path_excess_median_ms",
                 "path_excess_p95_ms",
+                "promotion_median_ms",
+                "beyond_overlap_median_ms",
+                "beyond_overlap_max_ms",
             ],
             &rows,
         );
@@ -312,7 +363,10 @@ impl Report {
             "\nexcess: the method's outage minus the floor's outage of the same failover, event by \
              event; floor: {}\npath_excess: the same from the path probe (open loop through the VIP, a \
              fresh connection every 50 ms, against each member on its own connection), free of \
-             the writers' one-second timeout rhythm\n",
+             the writers' one-second timeout rhythm\npromotion: pgvip seeing the lock change -> the \
+             new primary's first write on its own address (Patroni's part; the cloud move runs \
+             alongside it); beyond_overlap: path_excess - max(0, cloud latency - promotion), what \
+             the overlap does not explain (goal: <= 150 ms at every latency)\n",
             if self.settings.floor.is_empty() {
                 FLOOR
             } else {
@@ -525,14 +579,14 @@ mod tests {
         let t = r.table();
         assert!(
             t.lines().next().is_some_and(
-                |h| h.ends_with("excess_max_ms  path_excess_median_ms  path_excess_p95_ms")
+                |h| h.ends_with("path_excess_p95_ms  promotion_median_ms  beyond_overlap_median_ms  beyond_overlap_max_ms")
             ),
             "{t}"
         );
         let floor_line = t.lines().find(|l| l.starts_with(FLOOR)).unwrap_or_default();
         let cells: Vec<&str> = floor_line.split_whitespace().collect();
         assert!(
-            cells.len() > 6 && cells[cells.len() - 6..] == ["-"; 6],
+            cells.len() > 9 && cells[cells.len() - 9..] == ["-"; 9],
             "{t}"
         );
         // The plot: the excess of every method but the floor, every sample.
@@ -574,6 +628,45 @@ mod tests {
             build_kind("ELF 64-bit LSB pie executable, x86-64, dynamically linked, stripped"),
             "release"
         );
+    }
+
+    #[test]
+    fn the_overlap_explains_at_most_latency_minus_promotion() {
+        // (path excess, cloud latency, promotion) → beyond the overlap
+        let cases = [
+            (40, 0, 300, 40),       // no cloud latency: all of it is pgvip's
+            (760, 1000, 300, 60),   // 700 explained by the move outlasting the promotion
+            (-20, 1000, 1500, -20), // promotion longer than the move: nothing explained
+            (2750, 3000, 300, 50),
+            (1000, 1000, 0, 0),
+        ];
+        for (excess, latency, promotion, want) in cases {
+            assert_eq!(
+                beyond_overlap(excess, latency, promotion),
+                want,
+                "{excess} {latency} {promotion}"
+            );
+        }
+    }
+
+    #[test]
+    fn millis_between_wall_times() {
+        let cases = [
+            (
+                "2026-12-07T10:00:00.000Z",
+                "2026-12-07T10:00:00.250Z",
+                Some(250),
+            ),
+            (
+                "2026-12-07T10:00:00.250Z",
+                "2026-12-07T10:00:00.000Z",
+                Some(0),
+            ),
+            ("garbage", "2026-12-07T10:00:00.000Z", None),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(millis_between(a, b), want, "{a} {b}");
+        }
     }
 
     #[test]
