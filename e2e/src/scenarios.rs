@@ -273,7 +273,7 @@ pub fn switchover(tb: &Testbed, from: &str) -> Result<()> {
 enum Window {
     /// The decision is published; the move call is held 4 s by the simulator.
     BeforeCloud,
-    /// The cloud has moved the IP; the read-back is held 4 s, so status is not written yet.
+    /// The cloud has moved the IP; pgvip learns of it 4 s later, so status is not written yet.
     AfterCloud,
 }
 
@@ -281,12 +281,14 @@ enum Window {
 /// container restart: same identity, so it renews its Lease at once). The restarted controller
 /// must finish the move from whatever state the crash left, idempotently.
 async fn crash_mid_move(tb: &Testbed, from: &str, window: Window) -> Result<()> {
-    let call = match window {
-        Window::BeforeCloud => CloudCall::Move,
-        Window::AfterCloud => CloudCall::ReadBack,
+    let fault = match window {
+        Window::BeforeCloud => SimFault::Latency {
+            call: CloudCall::Move,
+            millis: 4000,
+        },
+        Window::AfterCloud => SimFault::MovedUnseen { millis: 4000 },
     };
-    tb.cloud_fault(SimFault::Latency { call, millis: 4000 })
-        .await?;
+    tb.cloud_fault(fault).await?;
     let old_node = tb.member_node(from)?.clone();
     let before = tb.cloud_assignment().await?;
     switchover(tb, from)?;

@@ -20,10 +20,12 @@ pub enum CloudCall {
     /// The call that moves the address (OCI `UpdatePrivateIp`, EC2
     /// `AssignPrivateIpAddresses`).
     Move,
-    /// The read that confirms the new owner (OCI `GetPrivateIp`, EC2
-    /// `DescribeNetworkInterfaces`).
+    /// The read that confirms the new owner (OCI `GetPrivateIp`, only when the update's own
+    /// answer does not name the target; EC2 `DescribeNetworkInterfaces`, always: the remap is
+    /// asynchronous).
     ReadBack,
-    /// The lookup of who holds the address now (OCI `ListPrivateIps`, EC2
+    /// The read of who holds the address now, before the move (OCI `GetPrivateIp`, by the
+    /// OCID the client remembers or after a first `ListPrivateIps`; EC2
     /// `DescribeNetworkInterfaces`).
     Lookup,
 }
@@ -33,7 +35,7 @@ impl CloudCall {
         match self {
             CloudCall::Move => Operation::UpdatePrivateIp,
             CloudCall::ReadBack => Operation::GetPrivateIp,
-            CloudCall::Lookup => Operation::ListPrivateIps,
+            CloudCall::Lookup => Operation::GetPrivateIp,
         }
     }
 
@@ -78,6 +80,13 @@ pub enum SimFault {
         /// How many.
         count: u32,
     },
+    /// The next move takes effect in the cloud at once, and pgvip learns of it only `millis`
+    /// later (OCI: the `UpdatePrivateIp` answer is held; EC2: `DescribeNetworkInterfaces`,
+    /// the confirmation an asynchronous remap needs, is slowed until cleared).
+    MovedUnseen {
+        /// Milliseconds.
+        millis: u64,
+    },
     /// Every latency and pending failure removed.
     Clear,
 }
@@ -117,6 +126,11 @@ impl SimFault {
                 count,
                 failure: Failure::Status { status: 400 },
             },
+            SimFault::MovedUnseen { millis } => FaultCommand::Fail {
+                operation: Some(CloudCall::Move.oci()),
+                count: 1,
+                failure: Failure::AnswerLate { millis },
+            },
             SimFault::Clear => FaultCommand::Clear,
         }
     }
@@ -144,6 +158,10 @@ impl SimFault {
                     status: 400,
                     code: "InvalidParameterValue".into(),
                 },
+            },
+            SimFault::MovedUnseen { millis } => AwsFaultCommand::Latency {
+                action: Some(CloudCall::ReadBack.aws()),
+                millis,
             },
             SimFault::Clear => AwsFaultCommand::Clear,
         }
@@ -180,8 +198,19 @@ mod tests {
                     count: 1,
                 },
                 CloudFlavour::Oci,
-                json!({"kind": "fail", "operation": "ListPrivateIps", "count": 1,
+                json!({"kind": "fail", "operation": "GetPrivateIp", "count": 1,
                        "failure": {"type": "status", "status": 503}}),
+            ),
+            (
+                SimFault::MovedUnseen { millis: 4000 },
+                CloudFlavour::Oci,
+                json!({"kind": "fail", "operation": "UpdatePrivateIp", "count": 1,
+                       "failure": {"type": "answerLate", "millis": 4000}}),
+            ),
+            (
+                SimFault::MovedUnseen { millis: 4000 },
+                CloudFlavour::Aws,
+                json!({"kind": "latency", "action": "DescribeNetworkInterfaces", "millis": 4000}),
             ),
             (
                 SimFault::Latency {

@@ -80,6 +80,9 @@ pub(crate) struct Inner {
     pub cfg: OciConfig,
     pub vnic_cache: crate::timed_cache::TimedCache<(String, String), TargetVnic>,
     pub listings: crate::timed_cache::TimedCache<(String, crate::ops::Family), Arc<Listing>>,
+    /// (address, subnet) → the OCID of its private IP / IPv6 object, once seen: a move reads
+    /// that object directly (its etag with it) instead of listing the subnet first.
+    pub ip_ids: crate::timed_cache::TimedCache<(std::net::IpAddr, String), String>,
 }
 
 /// The OCI client. Cheap to clone; clones share state.
@@ -239,6 +242,7 @@ impl OciClient {
                 cfg,
                 vnic_cache: Default::default(),
                 listings: Default::default(),
+                ip_ids: Default::default(),
             }),
         })
     }
@@ -353,6 +357,7 @@ impl OciClient {
             .delete_ip(fam, private_ip_id)
             .await
             .map_err(|f| self.map_failure(f, fam.ops()[4], private_ip_id, Context::MayBeMissing))?;
+        self.inner.ip_ids.forget_where(|_, id| id == private_ip_id);
         tracing::info!(
             private_ip_id,
             opc_request_id = ids.first().map(String::as_str).unwrap_or(""),

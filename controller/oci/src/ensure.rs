@@ -1,12 +1,15 @@
 //! The move: make sure a VIP's private IP sits on a node's VNIC.
 //!
 //! Data flow: providerID → instance OCID → target VNIC (GetInstance → ListVnicAttachments →
-//! GetVnic until the subnet matches; cached per (instance, subnet)) → ListPrivateIps by address
-//! and subnet → `decision::decide` → nothing / GetPrivateIp + UpdatePrivateIp(if-match) /
-//! CreatePrivateIp(opc-retry-token) → read back. A 412 (someone changed the IP between our read
-//! and our write) or a 409 on create (someone created it first) re-reads and decides once more;
-//! a 404 on a mutation with a cached VNIC drops the cache entry and re-resolves once. The whole
-//! thing runs under `move_deadline`.
+//! GetVnic until the subnet matches; cached per (instance, subnet)) → the address's object:
+//! GetPrivateIp by the OCID remembered for (address, subnet), else ListPrivateIps by address and
+//! subnet → `decision::decide` → nothing / UpdatePrivateIp(if-match, with the etag of a read by
+//! OCID, else after one) / CreatePrivateIp(opc-retry-token) → the mutation's answer confirms
+//! it (read back only when it does not name the target). So a failover of a known address is
+//! two calls: one read, one update. A 412 (someone changed the IP between our read and our
+//! write) or a 409 on create (someone created it first) re-reads and decides once more; a 404
+//! on a mutation with a cached VNIC drops the cache entry and re-resolves once. The whole thing
+//! runs under `move_deadline`.
 
 use std::net::IpAddr;
 
@@ -15,7 +18,7 @@ use crate::decision::{candidate_vnics, decide, parse_provider_id, MoveAction};
 use crate::error::{ApiFailure, OciError};
 use crate::hints::{grants, policy_hint, Need};
 use crate::model::IpRecord;
-use crate::ops::Family;
+use crate::ops::{Family, Resp};
 use crate::transport::CallFailure;
 
 /// Why a mutation should be decided again.
@@ -81,12 +84,13 @@ impl OciClient {
             let (target, from_cache) = self
                 .target_vnic(&instance_id, &req.subnet_id, &mut ids, None)
                 .await?;
-            let current = self
-                .find_current(req.ip, &req.subnet_id, &target.compartment_id, &mut ids)
+            let (current, etag) = self
+                .current(req.ip, &req.subnet_id, &target.compartment_id, &mut ids)
                 .await?;
             let action = decide(current.as_ref(), &target.vnic_id);
+            let read = current.zip(etag);
             let outcome = self
-                .apply(req, fam, &target, action, &retry_token, &mut ids)
+                .apply(req, fam, &target, action, read, &retry_token, &mut ids)
                 .await;
             match outcome {
                 Ok(Ok(assignment)) => {
@@ -127,13 +131,16 @@ impl OciClient {
         }
     }
 
-    /// Performs `action`. Outer error: fatal; inner: decide again.
+    /// Performs `action`; `read` is the address's object with its etag when it was just read
+    /// by OCID (a move then needs no read of its own). Outer error: fatal; inner: decide again.
+    #[allow(clippy::too_many_arguments)]
     async fn apply(
         &self,
         req: &MoveRequest,
         fam: Family,
         target: &TargetVnic,
         action: MoveAction,
+        read: Option<(IpRecord, String)>,
         retry_token: &str,
         ids: &mut Vec<String>,
     ) -> Result<Result<Assignment, Again>, OciError> {
@@ -142,7 +149,7 @@ impl OciClient {
             grants: grants(need, fam),
             compartment: &target.compartment_id,
         };
-        let (private_ip_id, created) = match action {
+        let (private_ip_id, created, answered) = match action {
             MoveAction::Nothing { private_ip_id } => {
                 tracing::debug!(vip = %req.ip, vnic = %target.vnic_id, "already assigned");
                 return Ok(Ok(Assignment {
@@ -168,10 +175,16 @@ impl OciClient {
                 private_ip_id,
                 from_vnic,
             } => {
-                let fresh =
-                    self.ops().get_ip(fam, &private_ip_id).await.map_err(|f| {
+                let fresh = match read.filter(|(rec, _)| rec.id == private_ip_id) {
+                    Some((value, etag)) => Resp {
+                        value,
+                        etag: Some(etag),
+                        request_ids: vec![],
+                    },
+                    None => self.ops().get_ip(fam, &private_ip_id).await.map_err(|f| {
                         self.map_failure(f, get_op, &private_ip_id, ctx(Need::ReadIp))
-                    })?;
+                    })?,
+                };
                 ids.extend(fresh.request_ids.iter().cloned());
                 if decide(Some(&fresh.value), &target.vnic_id)
                     != (MoveAction::Move {
@@ -190,12 +203,12 @@ impl OciClient {
                     Ok(r) => {
                         ids.extend(r.request_ids.iter().cloned());
                         tracing::info!(vip = %req.ip, private_ip_id = %private_ip_id, vnic = %target.vnic_id, opc_request_id = r.request_ids.first().map(String::as_str).unwrap_or(""), "private IP moved");
+                        (private_ip_id, false, Some(r.value))
                     }
                     Err(f) => {
                         return self.again_or_fail(f, update_op, Need::UpdateIp, req, ids, ctx)
                     }
                 }
-                (private_ip_id, false)
             }
             MoveAction::Create => {
                 tracing::info!(vip = %req.ip, vnic = %target.vnic_id, "creating private IP");
@@ -212,7 +225,7 @@ impl OciClient {
                     Ok(r) => {
                         ids.extend(r.request_ids.iter().cloned());
                         tracing::info!(vip = %req.ip, private_ip_id = %r.value.id, vnic = %target.vnic_id, opc_request_id = r.request_ids.first().map(String::as_str).unwrap_or(""), "private IP created");
-                        (r.value.id, true)
+                        (r.value.id.clone(), true, Some(r.value))
                     }
                     Err(f) => {
                         return self.again_or_fail(f, create_op, Need::CreateIp, req, ids, ctx)
@@ -220,13 +233,21 @@ impl OciClient {
                 }
             }
         };
-        let back = self
-            .ops()
-            .get_ip(fam, &private_ip_id)
-            .await
-            .map_err(|f| self.map_failure(f, get_op, &private_ip_id, Context::MayBeMissing))?;
-        ids.extend(back.request_ids.iter().cloned());
-        let rec: IpRecord = back.value;
+        self.inner
+            .ip_ids
+            .put((req.ip, req.subnet_id.clone()), private_ip_id.clone());
+        // The mutation answers with the object as it now is (OCI's update and create return
+        // the PrivateIp / Ipv6): read it back only when that answer does not name the target.
+        let rec = match answered.filter(|r| r.vnic_id.as_deref() == Some(target.vnic_id.as_str())) {
+            Some(r) => r,
+            None => {
+                let back = self.ops().get_ip(fam, &private_ip_id).await.map_err(|f| {
+                    self.map_failure(f, get_op, &private_ip_id, Context::MayBeMissing)
+                })?;
+                ids.extend(back.request_ids.iter().cloned());
+                back.value
+            }
+        };
         if rec.vnic_id.as_deref() != Some(target.vnic_id.as_str()) {
             return Ok(Err(Again::StateChanged));
         }
@@ -267,6 +288,49 @@ impl OciClient {
             }
         }
         Err(self.map_mutation_failure(f, op, req.ip, &req.subnet_id, ctx(need)))
+    }
+
+    /// The address's object now, and its etag when read by OCID: by the OCID remembered for
+    /// (address, subnet) when there is one, else by listing the subnet (no etag). An OCID
+    /// that is gone (404, deleted by hand) or holds another address now is forgotten and the
+    /// subnet listed, as the first time; any other failure is the move's.
+    async fn current(
+        &self,
+        ip: IpAddr,
+        subnet_id: &str,
+        compartment: &str,
+        ids: &mut Vec<String>,
+    ) -> Result<(Option<IpRecord>, Option<String>), OciError> {
+        let key = (ip, subnet_id.to_string());
+        if let Some(id) = self.inner.ip_ids.get(&key, None) {
+            match self.ops().get_ip(Family::of(ip), &id).await {
+                Ok(r) if r.value.ip_address.parse::<IpAddr>().ok() == Some(ip) => {
+                    ids.extend(r.request_ids.iter().cloned());
+                    return Ok((Some(r.value), r.etag));
+                }
+                Ok(r) => {
+                    ids.extend(r.request_ids.iter().cloned());
+                    tracing::debug!(vip = %ip, private_ip_id = %id, "remembered private IP holds another address now; listing the subnet");
+                }
+                Err(CallFailure::Api(ApiFailure::Status { status: 404, .. })) => {
+                    tracing::debug!(vip = %ip, private_ip_id = %id, "remembered private IP is gone; listing the subnet");
+                }
+                Err(f) => {
+                    let op = Family::of(ip).ops()[1];
+                    let ctx = Context::Exists {
+                        grants: grants(Need::ReadIp, Family::of(ip)),
+                        compartment,
+                    };
+                    return Err(self.map_failure(f, op, &id, ctx));
+                }
+            }
+            self.inner.ip_ids.forget(&key);
+        }
+        let found = self.find_current(ip, subnet_id, compartment, ids).await?;
+        if let Some(rec) = &found {
+            self.inner.ip_ids.put(key, rec.id.clone());
+        }
+        Ok((found, None))
     }
 
     async fn find_current(

@@ -57,6 +57,12 @@ impl<K: Eq + Hash + Clone, V: Clone> TimedCache<K, V> {
         entries.remove(key);
     }
 
+    /// Drops every answer for which `f(key, value)` holds.
+    pub fn forget_where(&self, f: impl Fn(&K, &V) -> bool) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.retain(|k, (v, _)| !f(k, v));
+    }
+
     /// Any answer, whatever its key and age.
     pub fn any(&self) -> Option<V> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
@@ -112,6 +118,10 @@ mod tests {
         assert_eq!(c.get(&k("a"), None), None);
         assert_eq!(c.get(&k("b"), None).as_deref(), Some("vnic-b"));
         assert_eq!(c.any().as_deref(), Some("vnic-b"));
+        c.put(k("c"), "vnic-c".into());
+        c.forget_where(|_, v| v == "vnic-b");
+        assert_eq!(c.get(&k("b"), None), None);
+        assert_eq!(c.get(&k("c"), None).as_deref(), Some("vnic-c"));
     }
 
     #[tokio::test]

@@ -141,8 +141,9 @@ async fn slow_answers_time_out_per_call_and_per_move() {
         .ensure_assigned(&req("10.0.1.100", "a"))
         .await
         .unwrap();
-    // Always slow: `timeout` after the attempts.
-    stub.fault(Fault::delay("/privateIps?", Duration::from_millis(800), 10));
+    // Always slow (the read by the remembered OCID and the listing alike): `timeout` after the
+    // attempts.
+    stub.fault(Fault::delay("/privateIps", Duration::from_millis(800), 10));
     let e = client
         .ensure_assigned(&req("10.0.1.100", "a"))
         .await

@@ -79,6 +79,12 @@ pub enum Failure {
     Timeout,
     /// Close the connection without an answer.
     Drop,
+    /// Serve the call (its effect happens at once) and hold its answer this long: the window
+    /// between a change in the cloud and the client learning of it.
+    AnswerLate {
+        /// Milliseconds.
+        millis: u64,
+    },
 }
 
 /// A change to the fault configuration.

@@ -718,6 +718,46 @@ async fn faults_and_rate_limit() {
 }
 
 #[tokio::test]
+async fn a_late_answer_moves_at_once_and_answers_later() {
+    let (sim, _dir) = start_with(|_| {}).await;
+    let c = client(&sim);
+    let s = api_signer(&inventory(), USER);
+    let url = format!("{}/20160918/privateIps/{VIP_ID}", sim.core_url());
+    let vip: std::net::IpAddr = "10.0.10.200".parse().unwrap();
+    sim.faults().fail_next(
+        Some(Operation::UpdatePrivateIp),
+        1,
+        Failure::AnswerLate { millis: 800 },
+    );
+    let body = format!("{{\"vnicId\":\"{N2}\"}}");
+    let t = Instant::now();
+    let put = send(&c, &s, Method::PUT, &url, Some(&body), &[], Bend::default());
+    let watch = async {
+        // The move is visible in the control plane long before its answer arrives.
+        loop {
+            if sim.assignment(vip).as_deref() == Some(N2) {
+                return t.elapsed();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let (r, moved_after) = tokio::join!(put, watch);
+    let answered_after = t.elapsed();
+    let (status, _, _, b) = parts(r).await;
+    assert_eq!((status, b["vnicId"].as_str()), (200, Some(N2)));
+    assert!(moved_after < Duration::from_millis(400), "{moved_after:?}");
+    assert!(
+        answered_after >= Duration::from_millis(800),
+        "{answered_after:?}"
+    );
+    // One late answer only: the next call answers at once.
+    let t = Instant::now();
+    assert_eq!(parts(get(&c, &s, &url).await).await.0, 200);
+    assert!(t.elapsed() < Duration::from_millis(800));
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn admin_endpoint_drives_faults_and_reads_the_log() {
     let (sim, _dir) = start_with(|_| {}).await;
     let c = client(&sim);

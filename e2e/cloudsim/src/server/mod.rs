@@ -16,6 +16,7 @@ pub mod retry;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::Request;
@@ -152,6 +153,15 @@ async fn handle(ctx: Arc<Ctx>, router: Router, req: Request<Incoming>) -> Outcom
             principal: None,
             injected: true,
         },
+        Some(Failure::AnswerLate { millis }) => {
+            let h = fut.await;
+            info!(operation = ?op, opc_request_id = %rid, millis, "fault: served; holding the answer");
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(millis)) => {}
+                _ = until_shutdown(ctx.shutdown.clone()) => return Outcome::Drop,
+            }
+            h
+        }
         None => fut.await,
     };
     let resp = handled.resp.with("opc-request-id", rid.clone());

@@ -15,8 +15,8 @@ use super::Options;
 /// Steady-state RSS goal, MiB.
 pub const RSS_GOAL_MIB: f64 = 64.0;
 
-/// Fewest cloud calls one move can take (`ListPrivateIps` to find the IP, `UpdatePrivateIp`
-/// to move it), for the bound that no client can beat.
+/// Fewest cloud calls one move can take (a read to find the IP and its etag,
+/// `UpdatePrivateIp` to move it), for the bound that no client can beat.
 pub const MIN_CALLS_PER_MOVE: usize = 2;
 
 /// One phase that ends when a set of VIPs has converged.
