@@ -235,12 +235,9 @@ impl Metrics {
                 .get_or_create(&PhaseLabels { phase })
                 .observe(ms as f64 / 1000.0)
         };
-        obs("decide", r.phases.decide_millis);
-        obs("promotion", r.phases.promotion_millis);
-        obs("cloud", r.phases.cloud_millis);
-        obs("announce", r.phases.announce_millis);
-        obs("report", r.phases.report_millis);
-        obs("verify", r.phases.verify_millis);
+        for (phase, ms) in r.phases.named() {
+            obs(phase, ms);
+        }
         obs("total", r.duration_millis);
     }
 

@@ -161,6 +161,20 @@ pub struct FailoverPhases {
     pub verify_millis: u64,
 }
 
+impl FailoverPhases {
+    /// Every phase with its name (as the metric's `phase` label spells it), in order.
+    pub fn named(&self) -> [(&'static str, u64); 6] {
+        [
+            ("decide", self.decide_millis),
+            ("promotion", self.promotion_millis),
+            ("cloud", self.cloud_millis),
+            ("announce", self.announce_millis),
+            ("report", self.report_millis),
+            ("verify", self.verify_millis),
+        ]
+    }
+}
+
 /// What one node-agent reports about its node.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]

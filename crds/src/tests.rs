@@ -75,6 +75,21 @@ fn status_round_trips_and_omits_empty() {
     )
     .unwrap();
     assert_eq!((old.promotion_millis, old.report_millis), (0, 0));
+    let names: Vec<&str> = st
+        .last_failover
+        .map(|f| f.phases.named().map(|(n, _)| n).to_vec())
+        .unwrap_or_default();
+    assert_eq!(
+        names,
+        [
+            "decide",
+            "promotion",
+            "cloud",
+            "announce",
+            "report",
+            "verify"
+        ]
+    );
 }
 
 fn schema() -> serde_json::Value {

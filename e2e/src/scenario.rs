@@ -653,6 +653,16 @@ pub async fn run_failover(
     Ok(res)
 }
 
+/// Pure: the phase columns of the results table, each as wide as its header.
+fn phase_cells(p: &pgvip_api::FailoverPhases) -> String {
+    p.named()
+        .iter()
+        .zip([7, 9, 7, 8, 7, 7])
+        .map(|((_, ms), w)| format!("{ms:>w$}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Prints the results as a table and writes them as JSON to `path`.
 pub fn report(results: &[ScenarioResult], path: &std::path::Path) -> Result<()> {
     println!(
@@ -672,7 +682,7 @@ pub fn report(results: &[ScenarioResult], path: &std::path::Path) -> Result<()> 
     for r in results {
         let p = r.phases.clone().unwrap_or_default();
         println!(
-            "{:<44} {:>9} {:>6} {:>6} {:>8} {:>7} {:>9} {:>7} {:>8} {:>7} {:>7}",
+            "{:<44} {:>9} {:>6} {:>6} {:>8} {}",
             r.name,
             r.outage_millis,
             r.acked,
@@ -680,12 +690,7 @@ pub fn report(results: &[ScenarioResult], path: &std::path::Path) -> Result<()> 
             r.pgvip_total_millis
                 .map(|m| m.to_string())
                 .unwrap_or_else(|| "-".into()),
-            p.decide_millis,
-            p.promotion_millis,
-            p.cloud_millis,
-            p.announce_millis,
-            p.report_millis,
-            p.verify_millis
+            phase_cells(&p)
         );
     }
     let json = serde_json::to_string_pretty(results).map_err(|e| Error::Other(e.to_string()))?;
@@ -697,7 +702,25 @@ pub fn report(results: &[ScenarioResult], path: &std::path::Path) -> Result<()> 
 
 #[cfg(test)]
 mod tests {
-    use super::neighbour_mac;
+    use super::{neighbour_mac, phase_cells};
+
+    #[test]
+    fn phase_cells_line_up_under_their_headers() {
+        let p = pgvip_api::FailoverPhases {
+            decide_millis: 10,
+            promotion_millis: 6,
+            cloud_millis: 800,
+            announce_millis: 12,
+            report_millis: 3,
+            verify_millis: 20,
+        };
+        let cells = phase_cells(&p);
+        assert_eq!(cells.len(), 7 + 9 + 7 + 8 + 7 + 7 + 5, "{cells:?}");
+        assert_eq!(
+            cells.split_whitespace().collect::<Vec<_>>(),
+            ["10", "6", "800", "12", "3", "20"]
+        );
+    }
 
     #[test]
     fn a_neighbour_entry_counts_only_when_resolved() {

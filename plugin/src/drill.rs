@@ -135,15 +135,12 @@ pub fn render(d: &PostgresVipDrill) -> String {
         out.push_str(&format!("  objective: {obj} ms\n"));
     }
     if let Some(p) = &st.phases {
-        out.push_str(&format!(
-            "  pgvip:     decide {} ms (promotion {} ms), cloud {} ms, announce {} ms, report {} ms, verify {} ms\n",
-            p.decide_millis,
-            p.promotion_millis,
-            p.cloud_millis,
-            p.announce_millis,
-            p.report_millis,
-            p.verify_millis
-        ));
+        let phases: Vec<String> = p
+            .named()
+            .iter()
+            .map(|(name, ms)| format!("{name} {ms} ms"))
+            .collect();
+        out.push_str(&format!("  pgvip:     {}\n", phases.join(", ")));
     }
     if !st.message.is_empty() {
         out.push_str(&format!("  {}\n", st.message));
