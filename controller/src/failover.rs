@@ -26,11 +26,11 @@ pub struct Timing {
     pub to: String,
     /// The new holder's last "not primary yet" answer after the change (it was promoting).
     pub promoting_until: Option<Instant>,
-    /// Decision published in status.
+    /// Decision made (the move starts then, its status write alongside).
     pub decided: Option<Instant>,
     /// Time spent in cloud calls.
     pub cloud: Duration,
-    /// Cloud assignment recorded in status.
+    /// The cloud move returned successfully (the assignment's status write follows).
     pub assigned: Option<Instant>,
     /// The new node's agent sent its first announcement (its `announcedAt`, mapped onto
     /// this clock by [`instant_of`]).

@@ -326,13 +326,11 @@ pub async fn apply(vip: Arc<PostgresVip>, ctx: &Context, api: &Api<PostgresVip>)
     // previous holder may have died between the move and its write, or the assignment may have
     // drifted (moved by hand, or written by an L2-only controller).
     let unconfirmed = !sh.writes.confirmed(&k, next.desired_node.as_deref());
-    let move_to = next
-        .desired_node
-        .clone()
-        .filter(|_| needs_cloud_move(&next) || unconfirmed);
+    let is_move = needs_cloud_move(&next);
+    let move_to = next.desired_node.clone().filter(|_| is_move || unconfirmed);
     let moving = async {
         match &move_to {
-            Some(node) => Some(cloud_call(ctx, &vip, address, node, needs_cloud_move(&next)).await),
+            Some(node) => Some(cloud_call(ctx, &vip, address, node, is_move).await),
             None => None,
         }
     };

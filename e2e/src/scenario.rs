@@ -625,6 +625,8 @@ pub async fn run_failover(
     };
     tb.check_status_matches_nodes_except(VIP_NAME, &lost)
         .await?;
+    // Without a leader change there is no failover of this scenario's to report.
+    let measured = last.filter(|_| expect_change);
     let res = ScenarioResult {
         name: name.to_string(),
         from: old.name.clone(),
@@ -632,16 +634,9 @@ pub async fn run_failover(
         outage_millis: outage.as_millis() as u64,
         acked: app::acked(&during).len(),
         failed: during.len() - app::acked(&during).len(),
-        // Without a leader change there is no failover of this scenario's to report.
-        pgvip_total_millis: last
-            .as_ref()
-            .filter(|_| expect_change)
-            .map(|f| f.duration_millis),
-        pgvip_started_at: last
-            .as_ref()
-            .filter(|_| expect_change)
-            .map(|f| f.at.clone()),
-        phases: last.filter(|_| expect_change).map(|f| f.phases),
+        pgvip_total_millis: measured.as_ref().map(|f| f.duration_millis),
+        pgvip_started_at: measured.as_ref().map(|f| f.at.clone()),
+        phases: measured.map(|f| f.phases),
         two_holders_millis: two_holders.as_millis() as u64,
     };
     tracing::info!(

@@ -120,6 +120,17 @@ pub fn millis_between(from: &str, to: &str) -> Option<u64> {
     Some(u64::try_from((b - a).num_milliseconds()).unwrap_or(0))
 }
 
+/// Pure: the table cells `pick` takes from a summary, or as many dashes when there is none.
+fn cells<S, V: ToString, const N: usize>(
+    s: Option<&S>,
+    pick: impl Fn(&S) -> [V; N],
+) -> [String; N] {
+    match s {
+        Some(s) => pick(s).map(|v| v.to_string()),
+        None => std::array::from_fn(|_| "-".to_string()),
+    }
+}
+
 /// A measurement that did not complete.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -261,23 +272,24 @@ impl Report {
                 .filter(|x| x.method == s.method && x.scenario == Some(sc))
                 .collect();
             let v: Vec<u64> = of.iter().map(|x| x.seen.outage_millis).collect();
-            let floor: Vec<u64> = of.iter().filter_map(|x| x.floor_outage_millis).collect();
-            let excess: Vec<i64> = of.iter().filter_map(|x| x.excess_millis).collect();
-            let path: Vec<i64> = of
-                .iter()
-                .filter_map(|x| x.path.as_ref().map(|p| p.excess_millis))
-                .collect();
-            let beyond: Vec<i64> = of.iter().filter_map(|x| x.beyond_overlap_millis).collect();
-            let promotion: Vec<u64> = of.iter().filter_map(|x| x.promotion_millis).collect();
+            // The statistics of one field over the samples that have it (none: no row cell).
+            let unsigned = |f: fn(&Sample) -> Option<u64>| {
+                let v: Vec<u64> = of.iter().filter_map(|x| f(x)).collect();
+                (!v.is_empty()).then(|| Summary::of(&v))
+            };
+            let signed = |f: fn(&Sample) -> Option<i64>| {
+                let v: Vec<i64> = of.iter().filter_map(|x| f(x)).collect();
+                (!v.is_empty()).then(|| SignedSummary::of(&v))
+            };
             rows.push(Row {
                 method: s.method.clone(),
                 scenario: sc,
                 outage: Summary::of(&v),
-                floor: (!floor.is_empty()).then(|| Summary::of(&floor)),
-                excess: (!excess.is_empty()).then(|| SignedSummary::of(&excess)),
-                path_excess: (!path.is_empty()).then(|| SignedSummary::of(&path)),
-                beyond_overlap: (!beyond.is_empty()).then(|| SignedSummary::of(&beyond)),
-                promotion: (!promotion.is_empty()).then(|| Summary::of(&promotion)),
+                floor: unsigned(|x| x.floor_outage_millis),
+                excess: signed(|x| x.excess_millis),
+                path_excess: signed(|x| x.path.as_ref().map(|p| p.excess_millis)),
+                beyond_overlap: signed(|x| x.beyond_overlap_millis),
+                promotion: unsigned(|x| x.promotion_millis),
             });
         }
         let rank = |m: &str| match m {
@@ -302,7 +314,6 @@ impl Report {
     /// floor's median outage in the same events and the paired excess over the floor (median,
     /// p95, max; ms), then pgvip's own added latency against its goal.
     pub fn table(&self) -> String {
-        let dash = || "-".to_string();
         let rows: Vec<Vec<String>> = self
             .summary
             .iter()
@@ -316,25 +327,12 @@ impl Report {
                     o.p95.to_string(),
                     o.min.to_string(),
                     o.max.to_string(),
-                    r.floor.as_ref().map_or_else(dash, |f| f.median.to_string()),
                 ];
-                match &r.excess {
-                    Some(e) => row.extend([e.median, e.p95, e.max].map(|v| v.to_string())),
-                    None => row.extend([dash(), dash(), dash()]),
-                }
-                match &r.path_excess {
-                    Some(e) => row.extend([e.median, e.p95].map(|v| v.to_string())),
-                    None => row.extend([dash(), dash()]),
-                }
-                row.push(
-                    r.promotion
-                        .as_ref()
-                        .map_or_else(dash, |p| p.median.to_string()),
-                );
-                match &r.beyond_overlap {
-                    Some(e) => row.extend([e.median, e.max].map(|v| v.to_string())),
-                    None => row.extend([dash(), dash()]),
-                }
+                row.extend(cells(r.floor.as_ref(), |f| [f.median]));
+                row.extend(cells(r.excess.as_ref(), |e| [e.median, e.p95, e.max]));
+                row.extend(cells(r.path_excess.as_ref(), |e| [e.median, e.p95]));
+                row.extend(cells(r.promotion.as_ref(), |p| [p.median]));
+                row.extend(cells(r.beyond_overlap.as_ref(), |e| [e.median, e.max]));
                 row
             })
             .collect();
